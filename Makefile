@@ -1,0 +1,135 @@
+# Makefile: the one build of aigw. `make`, `make check`, `make run`,
+# `make install PREFIX=... DESTDIR=...`, `make uninstall`.
+# Local overrides go in config.mk (not tracked).
+
+-include config.mk
+
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+BINDIR     ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec/aigw
+DATADIR    ?= $(PREFIX)/share/aigw
+DOCDIR     ?= $(PREFIX)/share/doc/aigw
+MANDIR     ?= $(PREFIX)/share/man
+DESTDIR    ?=
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
+           -Wstrict-prototypes -Wwrite-strings
+HARDEN   = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+CPPFLAGS += -D_GNU_SOURCE -Ilib -Ipolicy -Icgi -DAIGW_SYSCONFDIR='"$(SYSCONFDIR)"'
+LDLIBS   = -lfcgi -lcurl -ljson-c -linih
+SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+B = build
+
+ifeq ($(V),1)
+Q =
+else
+Q = @
+endif
+
+LIB_OBJ    = gw.o buf.o str.o sha256.o
+POLICY_OBJ = policy.o auth.o block.o usage.o
+CGI_OBJ    = query.o request.o reply.o prompt.o openai.o relay.o serve.o cgi_io.o
+CORE_OBJ   = $(LIB_OBJ) $(POLICY_OBJ) $(CGI_OBJ)
+UNIT_SRC   = $(wildcard tests/unit/*.c)
+
+vpath %.c lib policy cgi fcgi tools tests/unit
+
+PROGRAMS = $(B)/aigw.fcgi $(B)/aigw.cgi $(B)/aigwctl
+
+all: $(PROGRAMS)
+
+$(B)/obj/%.o: %.c $(wildcard */*.h) | $(B)/obj
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS) $(WARN) $(HARDEN) $(CFLAGS) -c -o $@ $<
+
+$(B)/san/%.o: %.c $(wildcard */*.h) | $(B)/san
+	@echo "  CC+SAN  $<"
+	$(Q)$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) -c -o $@ $<
+
+$(B)/obj $(B)/san:
+	$(Q)mkdir -p $@
+
+$(B)/aigw.fcgi: $(addprefix $(B)/obj/,$(CORE_OBJ) fcgi_main.o)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/aigw.cgi: $(addprefix $(B)/obj/,$(CORE_OBJ) cgi_main.o)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/aigwctl: $(addprefix $(B)/obj/,$(CORE_OBJ) aigwctl.o)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+UNIT_OBJ = $(notdir $(UNIT_SRC:.c=.o))
+
+$(B)/unit-tests: $(addprefix $(B)/obj/,$(CORE_OBJ) $(UNIT_OBJ))
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcunit
+
+$(B)/unit-tests-san: $(addprefix $(B)/san/,$(CORE_OBJ) $(UNIT_OBJ))
+	@echo "  LD+SAN  $@"
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS) -lcunit
+
+$(B)/aigw-san.fcgi: $(addprefix $(B)/san/,$(CORE_OBJ) fcgi_main.o)
+	@echo "  LD+SAN  $@"
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+
+# ---- packages: the exact Debian 12 list the build and the tests need ----
+
+PACKAGES = build-essential pkg-config curl python3 libfcgi-dev libfcgi-bin \
+           libcurl4-openssl-dev libjson-c-dev libinih-dev libcunit1-dev \
+           lighttpd apache2 libapache2-mod-fcgid valgrind
+
+deps:
+	@sh tests/install-deps.sh $(PACKAGES)
+
+# ---- tests ----
+
+unit: $(B)/unit-tests
+	$(B)/unit-tests
+
+unit-san: $(B)/unit-tests-san
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(B)/unit-tests-san
+
+e2e: all
+	sh tests/run-e2e.sh
+
+check: deps
+	$(MAKE) all $(B)/unit-tests $(B)/unit-tests-san
+	$(MAKE) unit
+	$(MAKE) unit-san
+	$(MAKE) e2e
+
+valgrind: all
+	sh tests/valgrind.sh
+
+run: deps
+	$(MAKE) all
+	sh contrib/run-local.sh
+
+# ---- install ----
+
+install: all
+	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/www \
+		$(DESTDIR)$(DOCDIR)/examples
+	install -m 0755 $(B)/aigw.fcgi $(B)/aigw.cgi $(DESTDIR)$(LIBEXECDIR)/
+	install -m 0755 $(B)/aigwctl $(DESTDIR)$(BINDIR)/
+	cp -R www/. $(DESTDIR)$(DATADIR)/www/
+	install -m 0644 etc/* $(DESTDIR)$(DOCDIR)/examples/
+	install -m 0644 README.md INSTALL $(DESTDIR)$(DOCDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBEXECDIR)/aigw.fcgi $(DESTDIR)$(LIBEXECDIR)/aigw.cgi
+	-rmdir $(DESTDIR)$(LIBEXECDIR)
+	rm -f $(DESTDIR)$(BINDIR)/aigwctl
+	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+
+clean:
+	rm -rf $(B)
+
+.PHONY: all deps unit unit-san e2e check valgrind run install uninstall clean

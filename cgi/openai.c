@@ -1,0 +1,58 @@
+/* openai.c: JSON parsing and usage extraction for OpenAI-shaped bodies. */
+#include "openai.h"
+#include "str.h"
+
+#include <ctype.h>
+
+json_object *openai_parse(const char *s, size_t len)
+{
+	struct json_tokener *tok;
+	json_object *obj;
+	size_t end;
+
+	if (len == 0 || !str_utf8_valid(s, len))
+		return NULL;
+	tok = json_tokener_new_ex(OPENAI_MAX_DEPTH);
+	if (!tok)
+		return NULL;
+	obj = json_tokener_parse_ex(tok, s, (int)len);
+	end = json_tokener_get_parse_end(tok);
+	if (!obj || json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(obj);
+		json_tokener_free(tok);
+		return NULL;
+	}
+	json_tokener_free(tok);
+	while (end < len && isspace((unsigned char)s[end]))
+		end++;
+	if (end != len) {
+		json_object_put(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+static long long get_int(json_object *o, const char *key)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+		return 0;
+	long long n = json_object_get_int64(v);
+	return n < 0 ? 0 : n;
+}
+
+void openai_usage(json_object *answer, struct openai_usage *u)
+{
+	json_object *usage;
+
+	if (!answer || !json_object_is_type(answer, json_type_object) ||
+	    !json_object_object_get_ex(answer, "usage", &usage) ||
+	    !json_object_is_type(usage, json_type_object))
+		return;
+	u->found = true;
+	u->prompt_tokens = get_int(usage, "prompt_tokens");
+	u->completion_tokens = get_int(usage, "completion_tokens");
+	u->total_tokens = get_int(usage, "total_tokens");
+	if (u->total_tokens == 0)
+		u->total_tokens = u->prompt_tokens + u->completion_tokens;
+}

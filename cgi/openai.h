@@ -1,0 +1,28 @@
+/* openai.h: OpenAI API JSON: strict parsing of bodies and token usage. */
+#ifndef GW_OPENAI_H
+#define GW_OPENAI_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Nesting depth accepted in request and answer bodies. */
+#define OPENAI_MAX_DEPTH 64
+
+/* Parses s[0..len) as one JSON value with nothing but whitespace after it.
+ * Returns a new object (json_object_put it) or NULL when it is not valid JSON,
+ * nests deeper than OPENAI_MAX_DEPTH, or is not UTF-8. */
+json_object *openai_parse(const char *s, size_t len);
+
+struct openai_usage {
+	long long prompt_tokens;
+	long long completion_tokens;
+	long long total_tokens;
+	bool found;
+};
+
+/* Reads "usage" {prompt_tokens, completion_tokens, total_tokens} from an
+ * answer object into u (total computed when missing). */
+void openai_usage(json_object *answer, struct openai_usage *u);
+
+#endif

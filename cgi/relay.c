@@ -1,0 +1,167 @@
+/* relay.c: the libcurl upstream call. */
+#include "relay.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int relay_init(struct relay *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return -1;
+	r->curl = curl_easy_init();
+	if (!r->curl)
+		return -1;
+	/* Set once: these never change between calls. */
+	curl_easy_setopt(r->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(r->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(r->curl, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(r->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+#endif
+	curl_easy_setopt(r->curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	return 0;
+}
+
+void relay_cleanup(struct relay *r)
+{
+	if (r->curl)
+		curl_easy_cleanup(r->curl);
+	r->curl = NULL;
+}
+
+void relay_result_free(struct relay_result *res)
+{
+	buf_free(&res->body);
+}
+
+static size_t header_cb(char *p, size_t size, size_t n, void *ud)
+{
+	struct relay *r = ud;
+	size_t len = size * n;
+
+	if (len > 13 && strncasecmp(p, "content-type:", 13) == 0) {
+		const char *v = p + 13;
+		size_t vlen = len - 13;
+		while (vlen && (*v == ' ' || *v == '\t'))
+			v++, vlen--;
+		while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+			vlen--;
+		if (vlen >= sizeof(r->res->content_type))
+			vlen = sizeof(r->res->content_type) - 1;
+		memcpy(r->res->content_type, v, vlen);
+		r->res->content_type[vlen] = '\0';
+	} else if (len > 5 && strncmp(p, "HTTP/", 5) == 0) {
+		r->res->content_type[0] = '\0'; /* a new response (after 100 Continue) */
+	}
+	return len;
+}
+
+static size_t write_cb(char *p, size_t size, size_t n, void *ud)
+{
+	struct relay *r = ud;
+	struct relay_result *res = r->res;
+	size_t len = size * n;
+	long status = 0;
+
+	curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (r->sink && status >= 200 && status < 300) {
+		if (!res->began) {
+			res->began = true;
+			res->status = status;
+			if (r->sink->begin(r->sink->ctx, status, res->content_type) < 0) {
+				r->client_gone = true;
+				return 0;
+			}
+		}
+		if (r->sink->data(r->sink->ctx, p, len) < 0) {
+			r->client_gone = true;
+			return 0;
+		}
+		return len;
+	}
+	if (res->body.len + len > r->max_answer) {
+		r->too_big = true;
+		return 0;
+	}
+	buf_append(&res->body, p, len);
+	return len;
+}
+
+static struct curl_slist *request_headers(const struct relay_request *rq)
+{
+	struct curl_slist *h = NULL;
+	char auth[4200];
+
+	h = curl_slist_append(h, "Expect:");
+	h = curl_slist_append(h, rq->stream ? "Accept: text/event-stream" : "Accept: application/json");
+	if (rq->body)
+		h = curl_slist_append(h, "Content-Type: application/json");
+	if (rq->upstream->api_key) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", rq->upstream->api_key);
+		h = curl_slist_append(h, auth);
+		explicit_bzero(auth, sizeof(auth));
+	}
+	return h;
+}
+
+static enum gw_err map_curl_error(struct relay *r, CURLcode rc)
+{
+	if (r->client_gone)
+		return GW_ECLIENT;
+	if (r->too_big)
+		return GW_ETOOBIG;
+	if (rc == CURLE_OPERATION_TIMEDOUT)
+		return GW_ETIMEOUT;
+	return GW_EUPSTREAM;
+}
+
+enum gw_err relay_call(struct relay *r, const struct relay_request *rq,
+		       const struct relay_sink *sink, struct relay_result *res)
+{
+	CURL *c = r->curl;
+	struct curl_slist *headers;
+	char *url;
+	CURLcode rc;
+
+	r->res = res;
+	r->sink = rq->stream ? sink : NULL;
+	r->max_answer = RELAY_MAX_ANSWER;
+	r->too_big = r->client_gone = false;
+	res->detail[0] = '\0';
+
+	url = gw_asprintf("%s%s", rq->upstream->url, rq->path);
+	headers = request_headers(rq);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, res->detail);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, rq->upstream->timeout_ms);
+	if (rq->body) {
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+	} else {
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	}
+
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &res->seconds);
+	if (!res->began)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res->status);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+	curl_slist_free_all(headers);
+	free(url);
+	r->res = NULL;
+	r->sink = NULL;
+	res->err = rc == CURLE_OK ? GW_OK : map_curl_error(r, rc);
+	if (res->err == GW_OK && res->status == 0)
+		res->err = GW_EUPSTREAM;
+	return res->err;
+}

@@ -1,0 +1,142 @@
+/* reply.c: CGI answer writer. */
+#include "reply.h"
+#include "gw.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+struct status_name {
+	int status;
+	const char *reason;
+};
+
+static const struct status_name reasons[] = {
+	{ 200, "OK" },
+	{ 400, "Bad Request" },
+	{ 401, "Unauthorized" },
+	{ 403, "Forbidden" },
+	{ 404, "Not Found" },
+	{ 405, "Method Not Allowed" },
+	{ 408, "Request Timeout" },
+	{ 411, "Length Required" },
+	{ 413, "Content Too Large" },
+	{ 414, "URI Too Long" },
+	{ 415, "Unsupported Media Type" },
+	{ 429, "Too Many Requests" },
+	{ 431, "Request Header Fields Too Large" },
+	{ 500, "Internal Server Error" },
+	{ 502, "Bad Gateway" },
+	{ 503, "Service Unavailable" },
+	{ 504, "Gateway Timeout" },
+};
+
+const char *reply_reason(int status)
+{
+	for (size_t i = 0; i < GW_ARRAY_LEN(reasons); i++)
+		if (reasons[i].status == status)
+			return reasons[i].reason;
+	return "Status";
+}
+
+void reply_init(struct gw_reply *r, struct gw_io *io)
+{
+	memset(r, 0, sizeof(*r));
+	r->io = io;
+}
+
+void reply_free(struct gw_reply *r)
+{
+	buf_free(&r->head);
+}
+
+static bool header_safe(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 && *s != '\t')
+			return false;
+		else if (*s == 0x7f)
+			return false;
+	return true;
+}
+
+int reply_header(struct gw_reply *r, const char *name, const char *value)
+{
+	if (!header_safe(name) || !header_safe(value) || strchr(name, ':'))
+		return -1;
+	buf_printf(&r->head, "%s: %s\r\n", name, value);
+	return 0;
+}
+
+static int emit(struct gw_reply *r, const void *p, size_t n)
+{
+	if (r->client_gone)
+		return -1;
+	if (n && r->io->write(r->io->ctx, p, n) < 0) {
+		r->client_gone = true;
+		return -1;
+	}
+	return 0;
+}
+
+int reply_start(struct gw_reply *r, int status, const char *content_type)
+{
+	struct gw_buf out = { 0 };
+	int rc;
+
+	if (r->started)
+		return -1;
+	r->started = true;
+	r->status = status;
+	buf_printf(&out, "Status: %d %s\r\n", status, reply_reason(status));
+	if (content_type && header_safe(content_type))
+		buf_printf(&out, "Content-Type: %s\r\n", content_type);
+	buf_append(&out, buf_str(&r->head), r->head.len);
+	buf_puts(&out, "\r\n");
+	rc = emit(r, out.data, out.len);
+	buf_free(&out);
+	return rc;
+}
+
+int reply_write(struct gw_reply *r, const void *p, size_t n, bool flush)
+{
+	if (emit(r, p, n) < 0)
+		return -1;
+	r->body_bytes += n;
+	if (flush && r->io->flush && r->io->flush(r->io->ctx) < 0) {
+		r->client_gone = true;
+		return -1;
+	}
+	return 0;
+}
+
+int reply_send(struct gw_reply *r, int status, const char *content_type, const char *body,
+	       size_t len)
+{
+	char cl[32];
+
+	snprintf(cl, sizeof(cl), "%zu", len);
+	reply_header(r, "Content-Length", cl);
+	if (reply_start(r, status, content_type) < 0)
+		return -1;
+	return reply_write(r, body, len, false);
+}
+
+int reply_error(struct gw_reply *r, int status, const char *type, const char *code,
+		const char *message)
+{
+	json_object *root = json_object_new_object();
+	json_object *err = json_object_new_object();
+	const char *text;
+	int rc;
+
+	json_object_object_add(err, "message", json_object_new_string(message));
+	json_object_object_add(err, "type", json_object_new_string(type));
+	json_object_object_add(err, "code", code ? json_object_new_string(code) : NULL);
+	json_object_object_add(root, "error", err);
+	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+							    JSON_C_TO_STRING_NOSLASHESCAPE);
+	rc = reply_send(r, status, "application/json", text, strlen(text));
+	json_object_put(root);
+	return rc;
+}

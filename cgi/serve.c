@@ -1,0 +1,505 @@
+/* serve.c: the request pipeline and the per-process state behind it. */
+#include "serve.h"
+#include "auth.h"
+#include "openai.h"
+#include "block.h"
+#include "gw.h"
+#include "prompt.h"
+#include "query.h"
+#include "reply.h"
+#include "request.h"
+#include "str.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Everything one request needs while it walks the pipeline. */
+struct exchange {
+	struct gw_proc *proc;
+	const struct gw_policy *policy;
+	struct gw_request req;
+	struct gw_reply reply;
+	const struct gw_route *route;
+	const struct gw_consumer *consumer;
+	const char *subpath; /* the path below the route's prefix */
+	const char *model;
+	const char *upstream;
+	const char *reason;  /* why the gateway itself answered, for the usage log */
+	struct timespec start;
+	char request_id[48];
+	bool stream;
+	long long prompt_tokens, completion_tokens, total_tokens;
+	long long upstream_ms;
+};
+
+/* One line to the server's error log (stderr under both servers). */
+static void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void log_error(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "aigw[%ld]: %s\n", (long)getpid(), msg);
+	fflush(stderr);
+}
+
+/* ---- per-process state ---- */
+
+static void proc_load(struct gw_proc *proc)
+{
+	struct gw_diag diag = { 0 };
+	struct gw_policy *p = policy_load(proc->config_path, &diag);
+
+	for (size_t i = 0; i < diag.n; i++)
+		log_error("%s", diag.msgs[i]);
+	diag_free(&diag);
+	if (!p->valid) {
+		log_error("policy %s refused; %s", proc->config_path,
+			  proc->policy ? "the last valid policy stays in force"
+				       : "answering 500 until it is fixed");
+		policy_free(proc->rejected);
+		proc->rejected = p;
+		return;
+	}
+	if (proc->policy)
+		log_error("policy %s reloaded", proc->config_path);
+	policy_free(proc->policy);
+	policy_free(proc->rejected);
+	proc->rejected = NULL;
+	proc->policy = p;
+	if (!proc->usage.path || !p->usage_log || strcmp(proc->usage.path, p->usage_log) != 0) {
+		usage_log_close(&proc->usage);
+		usage_log_init(&proc->usage, p->usage_log);
+	}
+}
+
+void proc_refresh_policy(struct gw_proc *proc, time_t now)
+{
+	if (now == proc->checked)
+		return;
+	proc->checked = now;
+	if (proc->rejected && !policy_changed(proc->rejected))
+		return;
+	if (!proc->rejected && proc->policy && !policy_changed(proc->policy))
+		return;
+	proc_load(proc);
+}
+
+int proc_init(struct gw_proc *proc, const char *config_path)
+{
+	memset(proc, 0, sizeof(*proc));
+	proc->config_path = gw_strdup(config_path ? config_path : gw_default_config());
+	usage_log_init(&proc->usage, NULL);
+	if (relay_init(&proc->relay) < 0) {
+		log_error("cannot initialise libcurl");
+		return -1;
+	}
+	proc->checked = time(NULL);
+	proc_load(proc);
+	return 0;
+}
+
+void proc_free(struct gw_proc *proc)
+{
+	policy_free(proc->policy);
+	policy_free(proc->rejected);
+	relay_cleanup(&proc->relay);
+	usage_log_close(&proc->usage);
+	free(proc->config_path);
+	memset(proc, 0, sizeof(*proc));
+}
+
+/* ---- answers ---- */
+
+/* The gateway answers by itself: an OpenAI-shaped error, and a reason for
+ * the usage log. Always returns false so steps can "return refuse(...)". */
+static bool refuse(struct exchange *ex, int status, const char *type, const char *code,
+		   const char *message, const char *reason)
+{
+	ex->reason = reason;
+	if (status == 401)
+		reply_header(&ex->reply, "WWW-Authenticate", "Bearer realm=\"aigw\"");
+	reply_error(&ex->reply, status, type, code, message);
+	return false;
+}
+
+static bool refuse_blocked(struct exchange *ex, const char *list, const char *entry)
+{
+	const struct gw_route *r = ex->route;
+
+	log_error("request %s blocked on route %s by %s \"%s\"", ex->request_id, r->name, list,
+		  entry);
+	ex->reason = "blocked";
+	if (r->blocked_message) {
+		reply_send(&ex->reply, r->blocked_code, "text/plain; charset=utf-8",
+			   r->blocked_message, strlen(r->blocked_message));
+		return false;
+	}
+	reply_error(&ex->reply, r->blocked_code, "invalid_request_error", "request_blocked",
+		    "The request was blocked by the gateway's policy");
+	return false;
+}
+
+/* ---- pipeline steps: each returns true to go on ---- */
+
+static bool step_route(struct exchange *ex)
+{
+	ex->route = policy_route(ex->policy, ex->req.path);
+	if (!ex->route)
+		return refuse(ex, 404, "invalid_request_error", "not_found",
+			      "No route serves this path", "no_route");
+	ex->subpath = ex->req.path + (ex->route->path_len == 1 ? 0 : ex->route->path_len);
+	return true;
+}
+
+/* Collects the key candidates named by [auth] keys, plus Authorization: Bearer. */
+static size_t key_candidates(struct exchange *ex, const char **cands, char **owned)
+{
+	const struct gw_auth *a = &ex->policy->auth;
+	size_t n = 0;
+
+	for (size_t i = 0; i < a->keys.n; i++) {
+		if (a->in_header)
+			cands[n++] = request_header(&ex->req, a->keys.v[i]);
+		if (a->in_query) {
+			size_t len;
+			char *v = NULL;
+			if (query_get(ex->req.query, strlen(ex->req.query), a->keys.v[i], &v, &len) ==
+			    QUERY_FOUND)
+				cands[n] = owned[n] = v;
+			n++;
+		}
+	}
+	cands[n++] = request_bearer(&ex->req);
+	return n;
+}
+
+static bool step_auth(struct exchange *ex)
+{
+	const struct gw_policy *p = ex->policy;
+	size_t max = 2 * p->auth.keys.n + 1, n;
+	const char **cands = gw_calloc(max, sizeof(*cands));
+	char **owned = gw_calloc(max, sizeof(*owned));
+	bool needed = p->auth.global_auth || ex->route->allow.n > 0;
+	enum auth_verdict v;
+
+	n = key_candidates(ex, cands, owned);
+	v = auth_lookup(p, cands, n, &ex->consumer);
+	for (size_t i = 0; i < max; i++)
+		free(owned[i]);
+	free(owned);
+	free(cands);
+	if (v == AUTH_OK) {
+		reply_header(&ex->reply, "X-AIGW-Consumer", ex->consumer->name);
+		return true;
+	}
+	if (!needed)
+		return true;
+	return refuse(ex, 401, "invalid_request_error", "invalid_api_key", auth_message(v),
+		      "unauthorized");
+}
+
+static bool step_allow(struct exchange *ex)
+{
+	const struct gw_route *r = ex->route;
+
+	if (r->allow.n == 0 || (ex->consumer && list_has(&r->allow, ex->consumer->name)))
+		return true;
+	return refuse(ex, 403, "permission_error", "consumer_not_allowed",
+		      "This key is not allowed to use this route", "forbidden");
+}
+
+static bool step_body(struct exchange *ex)
+{
+	int rc;
+
+	if (strcmp(ex->req.method, "POST") != 0 && ex->req.content_length <= 0)
+		return true;
+	rc = request_read_body(&ex->req, ex->policy->max_body);
+	if (rc == GW_ETOOBIG) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "The request body is larger than %zu bytes",
+			 ex->policy->max_body);
+		return refuse(ex, 413, "invalid_request_error", "request_too_large", msg,
+			      "too_large");
+	}
+	if (rc != GW_OK)
+		return refuse(ex, 400, "invalid_request_error", "bad_body",
+			      "The request body could not be read in full", "bad_request");
+	return true;
+}
+
+static bool is_form(const char *content_type)
+{
+	return strncasecmp(content_type, "application/x-www-form-urlencoded", 33) == 0;
+}
+
+static bool step_block(struct exchange *ex)
+{
+	const struct gw_route *r = ex->route;
+	const char *uri = ex->req.request_uri, *list = NULL, *entry = NULL;
+	struct block_text forms[3], texts[2];
+	struct block_text *lines;
+	size_t n_texts = 0;
+	char *dec, *dec_plus, *body_dec = NULL;
+	bool hit;
+
+	forms[0] = (struct block_text){ uri, strlen(uri) };
+	dec = str_percent_decode(uri, forms[0].len, false, &forms[1].len, NULL);
+	dec_plus = str_percent_decode(uri, forms[0].len, true, &forms[2].len, NULL);
+	forms[1].s = dec;
+	forms[2].s = dec_plus;
+	hit = block_url(r, forms, 3, &list, &entry);
+
+	lines = gw_calloc(ex->req.n_headers, sizeof(*lines));
+	for (size_t i = 0; i < ex->req.n_headers; i++)
+		lines[i] = (struct block_text){ ex->req.headers[i].line, ex->req.headers[i].line_len };
+	if (!hit && block_headers(r, lines, ex->req.n_headers, &entry)) {
+		hit = true;
+		list = "block_headers";
+	}
+	if (!hit && ex->req.body.len) {
+		texts[n_texts++] = (struct block_text){ ex->req.body.data, ex->req.body.len };
+		if (is_form(ex->req.content_type)) {
+			body_dec = str_percent_decode(ex->req.body.data, ex->req.body.len, true,
+						      &texts[n_texts].len, NULL);
+			texts[n_texts++].s = body_dec;
+		}
+		if (block_bodies(r, texts, n_texts, &entry)) {
+			hit = true;
+			list = "block_bodies";
+		}
+	}
+	free(lines);
+	free(dec);
+	free(dec_plus);
+	free(body_dec);
+	return hit ? refuse_blocked(ex, list, entry) : true;
+}
+
+/* ---- the upstream call ---- */
+
+static void account_answer(struct exchange *ex, json_object *answer)
+{
+	struct openai_usage u = { 0 };
+
+	openai_usage(answer, &u);
+	ex->prompt_tokens = u.prompt_tokens;
+	ex->completion_tokens = u.completion_tokens;
+	ex->total_tokens = u.total_tokens;
+}
+
+/* Turns a buffered upstream result into the client's answer. */
+static void relay_answer(struct exchange *ex, struct relay_result *res)
+{
+	const char *ctype = res->content_type[0] ? res->content_type : "application/json";
+	json_object *answer;
+
+	ex->upstream_ms = (long long)(res->seconds * 1000);
+	switch (res->err) {
+	case GW_OK:
+		break;
+	case GW_ETIMEOUT:
+		log_error("request %s: upstream %s timed out: %s", ex->request_id, ex->upstream,
+			  res->detail);
+		refuse(ex, 504, "upstream_error", "upstream_timeout",
+		       "The upstream did not answer in time", "upstream_timeout");
+		return;
+	case GW_ECLIENT:
+		ex->reason = "client_gone";
+		return;
+	default:
+		log_error("request %s: upstream %s failed: %s%s", ex->request_id, ex->upstream,
+			  res->err == GW_ETOOBIG ? "answer too large" : "", res->detail);
+		refuse(ex, 502, "upstream_error", "upstream_unreachable",
+		       "The upstream could not be reached or did not answer", "upstream_error");
+		return;
+	}
+	if (res->status >= 200 && res->status < 300) {
+		answer = openai_parse(res->body.data, res->body.len);
+		if (!answer) {
+			log_error("request %s: upstream %s answered %ld with invalid JSON",
+				  ex->request_id, ex->upstream, res->status);
+			refuse(ex, 502, "upstream_error", "upstream_invalid",
+			       "The upstream answered with invalid JSON", "upstream_invalid");
+			return;
+		}
+		account_answer(ex, answer);
+		json_object_put(answer);
+	}
+	reply_send(&ex->reply, (int)res->status, ctype, buf_str(&res->body), res->body.len);
+}
+
+static void call_upstream(struct exchange *ex, const char *method, const char *path,
+			  const char *body, size_t len)
+{
+	struct relay_request rq = { 0 };
+	struct relay_result res = { 0 };
+
+	rq.upstream = ex->route->upstream;
+	rq.method = method;
+	rq.path = path;
+	rq.body = body;
+	rq.body_len = len;
+	ex->upstream = rq.upstream->name;
+	relay_call(&ex->proc->relay, &rq, NULL, &res);
+	relay_answer(ex, &res);
+	relay_result_free(&res);
+}
+
+/* ---- prompt mode ---- */
+
+/* Finds the prompt: the query string, or for a POST form its body. */
+static bool prompt_text(struct exchange *ex, char **text, size_t *len)
+{
+	const char *name = ex->route->prompt_param;
+	enum query_result q = QUERY_MISSING;
+
+	if (ex->req.body.len && is_form(ex->req.content_type))
+		q = query_get(ex->req.body.data, ex->req.body.len, name, text, len);
+	if (q == QUERY_MISSING)
+		q = query_get(ex->req.query, strlen(ex->req.query), name, text, len);
+	if (q == QUERY_TOO_MANY)
+		return refuse(ex, 400, "invalid_request_error", "too_many_parameters",
+			      "Too many parameters", "bad_request");
+	if (q == QUERY_MISSING) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "Missing the prompt: send it as the %.64s parameter",
+			 name);
+		return refuse(ex, 400, "invalid_request_error", "missing_prompt", msg,
+			      "bad_request");
+	}
+	return true;
+}
+
+static void serve_prompt(struct exchange *ex)
+{
+	const struct gw_route *r = ex->route;
+	const char *why = NULL;
+	char *text = NULL, *body;
+	size_t len = 0;
+
+	if (strcmp(ex->req.method, "GET") != 0 && strcmp(ex->req.method, "POST") != 0) {
+		reply_header(&ex->reply, "Allow", "GET, POST");
+		refuse(ex, 405, "invalid_request_error", "method_not_allowed",
+		       "Use GET or POST on this route", "bad_method");
+		return;
+	}
+	if (!prompt_text(ex, &text, &len))
+		return;
+	ex->model = r->upstream->model;
+	body = prompt_body(r->api, r->upstream->model, text, len, &why);
+	free(text);
+	if (!body) {
+		refuse(ex, 400, "invalid_request_error", "invalid_prompt", why, "bad_request");
+		return;
+	}
+	call_upstream(ex, "POST", r->api == GW_API_CHAT ? "/chat/completions" : "/completions",
+		      body, strlen(body));
+	free(body);
+}
+
+/* ---- admin endpoints ---- */
+
+static bool serve_admin(struct exchange *ex)
+{
+	static const char health[] = "{\"status\":\"ok\"}";
+
+	if (strncmp(ex->subpath, "/_aigw/", 7) != 0)
+		return false;
+	ex->reason = "admin";
+	if (strcmp(ex->subpath, "/_aigw/health") == 0) {
+		reply_send(&ex->reply, 200, "application/json", health, sizeof(health) - 1);
+		return true;
+	}
+	refuse(ex, 404, "invalid_request_error", "not_found", "No such admin endpoint", "admin");
+	return true;
+}
+
+/* ---- one request ---- */
+
+static void finish(struct exchange *ex)
+{
+	struct usage_record u = { 0 };
+	struct timespec now;
+	long long ms;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	ms = (now.tv_sec - ex->start.tv_sec) * 1000LL + (now.tv_nsec - ex->start.tv_nsec) / 1000000;
+	u.ts = ex->start;
+	u.request_id = ex->request_id;
+	u.consumer = ex->consumer ? ex->consumer->name : "";
+	u.route = ex->route ? ex->route->name : "";
+	u.model = ex->model;
+	u.upstream = ex->upstream;
+	u.reason = ex->reason;
+	u.status = ex->reply.status;
+	u.stream = ex->stream;
+	u.prompt_tokens = ex->prompt_tokens;
+	u.completion_tokens = ex->completion_tokens;
+	u.total_tokens = ex->total_tokens;
+	u.latency_ms = ms;
+	u.upstream_ms = ex->upstream_ms;
+	if (usage_log_write(&ex->proc->usage, &u) < 0 && !ex->proc->usage.warned) {
+		log_error("cannot write the usage log %s: %s", ex->proc->usage.path,
+			  strerror(errno));
+		ex->proc->usage.warned = true;
+	}
+}
+
+static void pipeline(struct exchange *ex)
+{
+	if (!step_route(ex) || serve_admin(ex))
+		return;
+	if (!step_auth(ex) || !step_allow(ex) || !step_body(ex) || !step_block(ex))
+		return;
+	if (ex->route->mode == GW_MODE_PROMPT)
+		serve_prompt(ex);
+	else
+		refuse(ex, 404, "invalid_request_error", "not_found",
+		       "OpenAI mode is not available", "no_route");
+}
+
+void serve(struct gw_proc *proc, struct gw_io *io)
+{
+	struct exchange ex;
+
+	memset(&ex, 0, sizeof(ex));
+	clock_gettime(CLOCK_REALTIME, &ex.start);
+	proc->served++;
+	if (proc->reopen_logs && *proc->reopen_logs) {
+		*proc->reopen_logs = 0;
+		proc->usage.reopen = true;
+	}
+	proc_refresh_policy(proc, ex.start.tv_sec);
+	snprintf(ex.request_id, sizeof(ex.request_id), "%lx-%lx-%llx", (long)ex.start.tv_sec,
+		 (long)getpid(), proc->served);
+	ex.proc = proc;
+	ex.policy = proc->policy;
+	request_init(&ex.req, io);
+	reply_init(&ex.reply, io);
+	reply_header(&ex.reply, "X-AIGW-Request-Id", ex.request_id);
+	if (!ex.policy) {
+		refuse(&ex, 500, "server_error", "policy_invalid",
+		       "The gateway's policy is invalid; see the server's error log", "no_policy");
+	} else if (ex.req.too_many_headers) {
+		refuse(&ex, 431, "invalid_request_error", "too_many_headers",
+		       "Too many request headers", "bad_request");
+	} else {
+		pipeline(&ex);
+	}
+	if (!ex.reply.started && !ex.reply.client_gone)
+		refuse(&ex, 500, "server_error", "internal", "Internal error", "internal");
+	if (ex.policy)
+		finish(&ex);
+	request_free(&ex.req);
+	reply_free(&ex.reply);
+}

@@ -1,0 +1,1039 @@
+/* policy.c: loads and validates the INI policy (inih), and finds routes. */
+#include "policy.h"
+#include "gw.h"
+#include "str.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <glob.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define POLICY_MAX_INCLUDE_DEPTH 8
+#define POLICY_MAX_KEY_FILE 4096
+
+enum section_kind { SEC_NONE, SEC_GATEWAY, SEC_UPSTREAM, SEC_AUTH, SEC_CONSUMER, SEC_ROUTE };
+
+/* Parser state while one file is read. */
+struct load_ctx {
+	struct gw_policy *p;
+	struct gw_diag *diag;
+	const char *file; /* owned by p->files */
+	FILE *fp;
+	int line;
+	int depth;
+	bool continuation; /* the current line continues the previous value */
+	bool section_bad;  /* current section header was refused: skip its keys */
+	enum section_kind kind;
+	void *obj; /* the struct of the current section */
+	char last_key[64];
+	struct gw_list seen; /* keys set in the current section */
+	struct gw_list includes;
+	bool *singletons; /* [gateway], [auth] seen in any file of this load */
+};
+
+/* ---- diagnostics ---- */
+
+void diag_add(struct gw_diag *d, bool warning, const char *file, int line, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!d)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	d->msgs = gw_realloc(d->msgs, (d->n + 1) * sizeof(*d->msgs));
+	d->warning = gw_realloc(d->warning, (d->n + 1) * sizeof(*d->warning));
+	if (line > 0)
+		d->msgs[d->n] = gw_asprintf("%s:%d: %s%s", file, line, warning ? "warning: " : "", msg);
+	else
+		d->msgs[d->n] = gw_asprintf("%s: %s%s", file, warning ? "warning: " : "", msg);
+	d->warning[d->n] = warning;
+	d->n++;
+	if (!warning)
+		d->n_errors++;
+}
+
+void diag_free(struct gw_diag *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->msgs[i]);
+	free(d->msgs);
+	free(d->warning);
+	memset(d, 0, sizeof(*d));
+}
+
+#define ERR(ctx, ...) diag_add((ctx)->diag, false, (ctx)->file, (ctx)->line, __VA_ARGS__)
+
+/* ---- lists and scalars ---- */
+
+static void list_add(struct gw_list *l, const char *s, size_t n)
+{
+	l->v = gw_realloc(l->v, (l->n + 1) * sizeof(*l->v));
+	l->v[l->n++] = gw_strndup(s, n);
+}
+
+static void list_free(struct gw_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+bool list_has(const struct gw_list *l, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Splits a comma-separated value, trimming blanks; empty items are skipped. */
+static void list_parse(struct gw_list *l, const char *value)
+{
+	const char *s = value;
+	while (*s) {
+		const char *end = strchr(s, ',');
+		if (!end)
+			end = s + strlen(s);
+		const char *a = s, *b = end;
+		while (a < b && isspace((unsigned char)*a))
+			a++;
+		while (b > a && isspace((unsigned char)b[-1]))
+			b--;
+		if (b > a)
+			list_add(l, a, (size_t)(b - a));
+		s = *end ? end + 1 : end;
+	}
+}
+
+int policy_parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+	for (size_t i = 0; i < GW_ARRAY_LEN(yes); i++) {
+		if (str_ieq(s, yes[i])) {
+			*out = true;
+			return 0;
+		}
+		if (str_ieq(s, no[i])) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int parse_int(const char *s, long long min, long long max, long long *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* ---- key tables: validation as data ---- */
+
+enum key_type { KT_STR, KT_LIST, KT_BOOL, KT_INT, KT_I32, KT_LONG, KT_SIZE, KT_CUSTOM };
+
+struct key_def {
+	const char *name;
+	enum key_type type;
+	size_t offset;
+	long long min, max;
+};
+
+#define K_STR(st, n, f) { n, KT_STR, offsetof(struct st, f), 0, 0 }
+#define K_LIST(st, n, f) { n, KT_LIST, offsetof(struct st, f), 0, 0 }
+#define K_BOOL(st, n, f) { n, KT_BOOL, offsetof(struct st, f), 0, 0 }
+#define K_LL(st, n, f, lo, hi) { n, KT_INT, offsetof(struct st, f), lo, hi }
+#define K_I32(st, n, f, lo, hi) { n, KT_I32, offsetof(struct st, f), lo, hi }
+#define K_LONG(st, n, f, lo, hi) { n, KT_LONG, offsetof(struct st, f), lo, hi }
+#define K_SIZE(st, n, f, lo, hi) { n, KT_SIZE, offsetof(struct st, f), lo, hi }
+#define K_CUSTOM(n) { n, KT_CUSTOM, 0, 0, 0 }
+
+#define LIMIT_KEYS(st)                                                                     \
+	K_LL(st, "query_per_second", limits.query[GW_WIN_SECOND], 0, 1000000000LL),        \
+	K_LL(st, "query_per_minute", limits.query[GW_WIN_MINUTE], 0, 1000000000LL),        \
+	K_LL(st, "query_per_hour", limits.query[GW_WIN_HOUR], 0, 1000000000LL),            \
+	K_LL(st, "query_per_day", limits.query[GW_WIN_DAY], 0, 1000000000LL),              \
+	K_LL(st, "token_per_minute", limits.token[GW_WIN_MINUTE], 0, 1000000000000LL),     \
+	K_LL(st, "token_per_hour", limits.token[GW_WIN_HOUR], 0, 1000000000000LL),         \
+	K_LL(st, "token_per_day", limits.token[GW_WIN_DAY], 0, 1000000000000LL)
+
+static const struct key_def gateway_keys[] = {
+	K_STR(gw_policy, "state_dir", state_dir),
+	K_STR(gw_policy, "usage_log", usage_log),
+	K_SIZE(gw_policy, "max_body", max_body, 1, 1LL << 30),
+	K_LL(gw_policy, "default_max_tokens", default_max_tokens, 0, 100000000LL),
+	K_CUSTOM("admin_key"),
+	K_CUSTOM("admin_key_sha256"),
+	K_CUSTOM("include"),
+};
+
+static const struct key_def upstream_keys[] = {
+	K_CUSTOM("url"),
+	K_CUSTOM("api_key"),
+	K_CUSTOM("api_key_file"),
+	K_CUSTOM("api_key_env"),
+	K_STR(gw_upstream, "model", model),
+	K_LONG(gw_upstream, "timeout_ms", timeout_ms, 1, 3600000),
+};
+
+static const struct key_def auth_keys[] = {
+	K_LIST(gw_auth, "keys", keys),
+	K_BOOL(gw_auth, "in_header", in_header),
+	K_BOOL(gw_auth, "in_query", in_query),
+	K_BOOL(gw_auth, "global_auth", global_auth),
+};
+
+static const struct key_def consumer_keys[] = {
+	K_CUSTOM("credential"),
+	K_CUSTOM("credential_sha256"),
+	K_LIST(gw_consumer, "models", models),
+	LIMIT_KEYS(gw_consumer),
+};
+
+static const struct key_def route_keys[] = {
+	K_CUSTOM("path"),
+	K_CUSTOM("mode"),
+	K_STR(gw_route, "upstream", upstream_name),
+	K_STR(gw_route, "prompt_param", prompt_param),
+	K_CUSTOM("api"),
+	K_LIST(gw_route, "allow", allow),
+	K_LIST(gw_route, "block_urls", block_urls),
+	K_LIST(gw_route, "block_exact_urls", block_exact_urls),
+	K_LIST(gw_route, "block_regexp_urls", block_regexp_urls),
+	K_LIST(gw_route, "block_headers", block_headers),
+	K_LIST(gw_route, "block_bodies", block_bodies),
+	K_I32(gw_route, "blocked_code", blocked_code, 100, 599),
+	K_STR(gw_route, "blocked_message", blocked_message),
+	K_BOOL(gw_route, "case_sensitive", case_sensitive),
+	LIMIT_KEYS(gw_route),
+};
+
+struct section_def {
+	const char *name;
+	enum section_kind kind;
+	bool named;
+	const struct key_def *keys;
+	size_t n_keys;
+};
+
+static const struct section_def sections[] = {
+	{ "gateway", SEC_GATEWAY, false, gateway_keys, GW_ARRAY_LEN(gateway_keys) },
+	{ "upstream", SEC_UPSTREAM, true, upstream_keys, GW_ARRAY_LEN(upstream_keys) },
+	{ "auth", SEC_AUTH, false, auth_keys, GW_ARRAY_LEN(auth_keys) },
+	{ "consumer", SEC_CONSUMER, true, consumer_keys, GW_ARRAY_LEN(consumer_keys) },
+	{ "route", SEC_ROUTE, true, route_keys, GW_ARRAY_LEN(route_keys) },
+};
+
+/* Stores value into the field k describes; returns 0 or -1 after reporting. */
+static int store_value(struct load_ctx *ctx, const struct key_def *k, void *obj, const char *value)
+{
+	char *field = (char *)obj + k->offset;
+	long long v;
+
+	switch (k->type) {
+	case KT_STR:
+		if (ctx->continuation) {
+			ERR(ctx, "%s does not take a list; it cannot continue on the next line", k->name);
+			return -1;
+		}
+		free(*(char **)field);
+		*(char **)field = *value ? gw_strdup(value) : NULL;
+		return 0;
+	case KT_LIST:
+		list_parse((struct gw_list *)field, value);
+		return 0;
+	case KT_BOOL:
+		if (policy_parse_bool(value, (bool *)field) < 0) {
+			ERR(ctx, "%s: expected true/false, yes/no, on/off or 1/0, got \"%s\"", k->name, value);
+			return -1;
+		}
+		return 0;
+	case KT_INT:
+	case KT_I32:
+	case KT_LONG:
+	case KT_SIZE:
+		if (parse_int(value, k->min, k->max, &v) < 0) {
+			ERR(ctx, "%s: expected a whole number from %lld to %lld, got \"%s\"", k->name,
+			    k->min, k->max, value);
+			return -1;
+		}
+		if (k->type == KT_LONG)
+			*(long *)field = (long)v;
+		else if (k->type == KT_SIZE)
+			*(size_t *)field = (size_t)v;
+		else if (k->type == KT_I32)
+			*(int *)field = (int)v;
+		else
+			*(long long *)field = v;
+		return 0;
+	case KT_CUSTOM:
+		break;
+	}
+	return -1;
+}
+
+/* ---- keys that need more than a table row ---- */
+
+static char *read_key_file(struct load_ctx *ctx, const char *path)
+{
+	char buf[POLICY_MAX_KEY_FILE + 1];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f) {
+		ERR(ctx, "api_key_file: cannot open %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	if (n > POLICY_MAX_KEY_FILE) {
+		ERR(ctx, "api_key_file: %s is larger than %d bytes", path, POLICY_MAX_KEY_FILE);
+		return NULL;
+	}
+	while (n > 0 && isspace((unsigned char)buf[n - 1]))
+		n--;
+	if (n == 0 || memchr(buf, '\n', n) || memchr(buf, '\0', n)) {
+		ERR(ctx, "api_key_file: %s must hold one key on one line", path);
+		return NULL;
+	}
+	return gw_strndup(buf, n);
+}
+
+static int parse_sha256(struct load_ctx *ctx, const char *key, const char *value,
+			unsigned char out[SHA256_LEN])
+{
+	if (strlen(value) != 2 * SHA256_LEN || str_hex_decode(value, out, SHA256_LEN) < 0) {
+		ERR(ctx, "%s: expected 64 hexadecimal digits", key);
+		return -1;
+	}
+	return 0;
+}
+
+/* Keys of a family where only one may be set (api_key / _file / _env, ...). */
+static bool exclusive_clash(struct load_ctx *ctx, const char *name, const char *const *family,
+			    size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(family[i], name) != 0 && list_has(&ctx->seen, family[i])) {
+			ERR(ctx, "%s and %s are both set; keep one", family[i], name);
+			return true;
+		}
+	}
+	return false;
+}
+
+static void custom_gateway(struct load_ctx *ctx, const char *name, const char *value)
+{
+	static const char *const admin[] = { "admin_key", "admin_key_sha256" };
+	struct gw_policy *p = ctx->p;
+
+	if (strcmp(name, "include") == 0) {
+		list_parse(&ctx->includes, value);
+		return;
+	}
+	if (exclusive_clash(ctx, name, admin, 2))
+		return;
+	if (strcmp(name, "admin_key") == 0) {
+		if (strlen(value) < 8) {
+			ERR(ctx, "admin_key: use at least 8 characters");
+			return;
+		}
+		free(p->admin_key);
+		p->admin_key = gw_strdup(value);
+		p->admin_key_len = strlen(value);
+		sha256(value, p->admin_key_len, p->admin_sha256);
+		p->has_admin_sha256 = true;
+	} else if (parse_sha256(ctx, name, value, p->admin_sha256) == 0) {
+		p->has_admin_sha256 = true;
+	}
+}
+
+static void custom_upstream(struct load_ctx *ctx, const char *name, const char *value)
+{
+	static const char *const keys[] = { "api_key", "api_key_file", "api_key_env" };
+	struct gw_upstream *u = ctx->obj;
+
+	if (strcmp(name, "url") == 0) {
+		size_t n = strlen(value);
+		if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) {
+			ERR(ctx, "url: expected an http:// or https:// URL, got \"%s\"", value);
+			return;
+		}
+		while (n > 0 && value[n - 1] == '/')
+			n--;
+		free(u->url);
+		u->url = gw_strndup(value, n);
+		return;
+	}
+	if (exclusive_clash(ctx, name, keys, 3))
+		return;
+	free(u->api_key);
+	u->api_key = NULL;
+	if (strcmp(name, "api_key") == 0) {
+		u->api_key = gw_strdup(value);
+	} else if (strcmp(name, "api_key_file") == 0) {
+		u->api_key = read_key_file(ctx, value);
+	} else {
+		const char *env = getenv(value);
+		if (!env || !*env)
+			ERR(ctx, "api_key_env: the environment variable %s is not set", value);
+		else
+			u->api_key = gw_strdup(env);
+	}
+	if (u->api_key && strpbrk(u->api_key, "\r\n"))
+		ERR(ctx, "%s: the key contains a line break", name);
+}
+
+static void custom_consumer(struct load_ctx *ctx, const char *name, const char *value)
+{
+	static const char *const cred[] = { "credential", "credential_sha256" };
+	struct gw_consumer *c = ctx->obj;
+
+	if (exclusive_clash(ctx, name, cred, 2))
+		return;
+	if (strcmp(name, "credential") == 0) {
+		if (!*value) {
+			ERR(ctx, "credential: empty");
+			return;
+		}
+		free(c->credential);
+		c->credential = gw_strdup(value);
+		c->credential_len = strlen(value);
+		sha256(value, c->credential_len, c->credential_sha256);
+		c->has_sha256 = true;
+	} else if (parse_sha256(ctx, name, value, c->credential_sha256) == 0) {
+		c->has_sha256 = true;
+	}
+}
+
+static void custom_route(struct load_ctx *ctx, const char *name, const char *value)
+{
+	struct gw_route *r = ctx->obj;
+
+	if (strcmp(name, "path") == 0) {
+		size_t n = strlen(value);
+		if (value[0] != '/' || strpbrk(value, "?# \t")) {
+			ERR(ctx, "path: expected a URL path starting with /, got \"%s\"", value);
+			return;
+		}
+		while (n > 1 && value[n - 1] == '/')
+			n--;
+		free(r->path);
+		r->path = gw_strndup(value, n);
+		r->path_len = n;
+	} else if (strcmp(name, "mode") == 0) {
+		if (strcmp(value, "prompt") == 0)
+			r->mode = GW_MODE_PROMPT;
+		else if (strcmp(value, "openai") == 0)
+			r->mode = GW_MODE_OPENAI;
+		else
+			ERR(ctx, "mode: expected prompt or openai, got \"%s\"", value);
+	} else if (strcmp(name, "api") == 0) {
+		if (strcmp(value, "chat") == 0)
+			r->api = GW_API_CHAT;
+		else if (strcmp(value, "completions") == 0)
+			r->api = GW_API_COMPLETIONS;
+		else
+			ERR(ctx, "api: expected chat or completions, got \"%s\"", value);
+	}
+}
+
+/* ---- sections ---- */
+
+static const struct section_def *section_def_for(enum section_kind kind)
+{
+	for (size_t i = 0; i < GW_ARRAY_LEN(sections); i++)
+		if (sections[i].kind == kind)
+			return &sections[i];
+	return NULL;
+}
+
+static void limits_init(struct gw_limits *l)
+{
+	memset(l, 0, sizeof(*l));
+}
+
+static void *section_new(struct load_ctx *ctx, enum section_kind kind, const char *name)
+{
+	struct gw_policy *p = ctx->p;
+
+	switch (kind) {
+	case SEC_UPSTREAM: {
+		struct gw_upstream *u = gw_calloc(1, sizeof(*u));
+		u->name = gw_strdup(name);
+		u->timeout_ms = 60000;
+		u->file = ctx->file;
+		u->line = ctx->line;
+		p->upstreams = gw_realloc(p->upstreams, (p->n_upstreams + 1) * sizeof(u));
+		p->upstreams[p->n_upstreams++] = u;
+		return u;
+	}
+	case SEC_CONSUMER: {
+		struct gw_consumer *c = gw_calloc(1, sizeof(*c));
+		c->name = gw_strdup(name);
+		limits_init(&c->limits);
+		c->file = ctx->file;
+		c->line = ctx->line;
+		p->consumers = gw_realloc(p->consumers, (p->n_consumers + 1) * sizeof(c));
+		p->consumers[p->n_consumers++] = c;
+		return c;
+	}
+	case SEC_ROUTE: {
+		struct gw_route *r = gw_calloc(1, sizeof(*r));
+		r->name = gw_strdup(name);
+		r->mode = GW_MODE_PROMPT;
+		r->api = GW_API_CHAT;
+		r->blocked_code = 403;
+		r->case_sensitive = true;
+		limits_init(&r->limits);
+		r->file = ctx->file;
+		r->line = ctx->line;
+		p->routes = gw_realloc(p->routes, (p->n_routes + 1) * sizeof(r));
+		p->routes[p->n_routes++] = r;
+		return r;
+	}
+	case SEC_GATEWAY:
+		return p;
+	case SEC_AUTH:
+		return &p->auth;
+	case SEC_NONE:
+		break;
+	}
+	return NULL;
+}
+
+static bool section_exists(const struct gw_policy *p, enum section_kind kind, const char *name,
+			   bool *seen_gateway_auth)
+{
+	if (kind == SEC_GATEWAY || kind == SEC_AUTH)
+		return seen_gateway_auth[kind == SEC_AUTH];
+	if (kind == SEC_UPSTREAM)
+		return policy_upstream(p, name) != NULL;
+	if (kind == SEC_CONSUMER)
+		return policy_consumer(p, name) != NULL;
+	for (size_t i = 0; i < p->n_routes; i++)
+		if (strcmp(p->routes[i]->name, name) == 0)
+			return true;
+	return false;
+}
+
+static bool valid_name(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("-_.", *s))
+			return false;
+	return true;
+}
+
+/* Handles a "[kind name]" line, seen by the reader before inih. */
+static void section_begin(struct load_ctx *ctx, const char *header)
+{
+	char kind[32] = "", name[128] = "", extra[8] = "";
+	const char *end = strchr(header, ']');
+	const struct section_def *sd = NULL;
+
+	list_free(&ctx->seen);
+	ctx->kind = SEC_NONE;
+	ctx->obj = NULL;
+	ctx->section_bad = true;
+	if (!end) {
+		ERR(ctx, "section header without a closing ]");
+		return;
+	}
+	char *inner = gw_strndup(header + 1, (size_t)(end - header - 1));
+	int n = sscanf(inner, "%31s %127s %7s", kind, name, extra);
+	free(inner);
+	for (size_t i = 0; n >= 1 && i < GW_ARRAY_LEN(sections); i++)
+		if (strcmp(sections[i].name, kind) == 0)
+			sd = &sections[i];
+	if (!sd) {
+		ERR(ctx, "unknown section [%s]; expected gateway, upstream NAME, auth, consumer NAME or route NAME",
+		    n >= 1 ? kind : "");
+		return;
+	}
+	if (sd->named && (n != 2 || !valid_name(name))) {
+		ERR(ctx, "[%s] needs one name of letters, digits, '-', '_' or '.', as [%s NAME]",
+		    sd->name, sd->name);
+		return;
+	}
+	if (!sd->named && n != 1) {
+		ERR(ctx, "[%s] takes no name", sd->name);
+		return;
+	}
+	if (section_exists(ctx->p, sd->kind, name, ctx->singletons)) {
+		ERR(ctx, "[%s%s%s] is defined twice", sd->name, sd->named ? " " : "", name);
+		return;
+	}
+	if (sd->kind == SEC_GATEWAY || sd->kind == SEC_AUTH)
+		ctx->singletons[sd->kind == SEC_AUTH] = true;
+	ctx->kind = sd->kind;
+	ctx->obj = section_new(ctx, sd->kind, name);
+	ctx->section_bad = false;
+}
+
+static bool looks_like_key(const char *s)
+{
+	const char *k = s;
+	while (isalnum((unsigned char)*k) || *k == '_')
+		k++;
+	if (k == s)
+		return false;
+	while (*k == ' ' || *k == '\t')
+		k++;
+	return *k == '=' || *k == ':';
+}
+
+/* inih's line reader: counts lines, refuses over-long ones, sees section
+ * headers first, and tells indented keys from continuation lines. */
+static char *reader_cb(char *str, int num, void *stream)
+{
+	struct load_ctx *ctx = stream;
+	size_t len;
+	char *s;
+
+	if (!fgets(str, num, ctx->fp))
+		return NULL;
+	ctx->line++;
+	len = strlen(str);
+	if (len == (size_t)num - 1 && str[len - 1] != '\n' && !feof(ctx->fp)) {
+		int c;
+		ERR(ctx, "line longer than %d bytes; continue a long list on indented lines", num - 2);
+		while ((c = fgetc(ctx->fp)) != EOF && c != '\n')
+			;
+		str[0] = '\0';
+		ctx->continuation = false;
+		return str;
+	}
+	s = str;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	ctx->continuation = false;
+	if (*s == '\0' || *s == '\n' || *s == '\r' || *s == ';' || *s == '#')
+		return str;
+	if (*s == '[') {
+		section_begin(ctx, s);
+		memmove(str, s, strlen(s) + 1); /* an indented header is still a header */
+		return str;
+	}
+	if (s != str) {
+		if (looks_like_key(s)) {
+			memmove(str, s, strlen(s) + 1);
+		} else {
+			ctx->continuation = true;
+			return str;
+		}
+	}
+	if (!strpbrk(str, "=:"))
+		ERR(ctx, "expected \"key = value\"");
+	return str;
+}
+
+static int handler_cb(void *user, const char *section, const char *name, const char *value)
+{
+	struct load_ctx *ctx = user;
+	const struct section_def *sd;
+	const struct key_def *k = NULL;
+
+	(void)section;
+	if (ctx->section_bad)
+		return 1; /* keys of a refused section: the header was reported */
+	if (ctx->kind == SEC_NONE) {
+		ERR(ctx, "\"%s\" is outside of any section", name);
+		return 1;
+	}
+	sd = section_def_for(ctx->kind);
+	for (size_t i = 0; i < sd->n_keys; i++)
+		if (strcmp(sd->keys[i].name, name) == 0)
+			k = &sd->keys[i];
+	if (!k) {
+		ERR(ctx, "unknown key \"%s\" in [%s]", name, sd->name);
+		return 1;
+	}
+	if (!ctx->continuation) {
+		if (list_has(&ctx->seen, name)) {
+			ERR(ctx, "%s is set twice in this section", name);
+			return 1;
+		}
+		list_add(&ctx->seen, name, strlen(name));
+	}
+	if (k->type != KT_CUSTOM) {
+		store_value(ctx, k, ctx->obj, value);
+		return 1;
+	}
+	if (ctx->continuation && strcmp(name, "include") != 0) {
+		ERR(ctx, "%s cannot continue on the next line", name);
+		return 1;
+	}
+	switch (ctx->kind) {
+	case SEC_GATEWAY:
+		custom_gateway(ctx, name, value);
+		break;
+	case SEC_UPSTREAM:
+		custom_upstream(ctx, name, value);
+		break;
+	case SEC_CONSUMER:
+		custom_consumer(ctx, name, value);
+		break;
+	case SEC_ROUTE:
+		custom_route(ctx, name, value);
+		break;
+	default:
+		break;
+	}
+	return 1;
+}
+
+/* ---- files, includes and stamps ---- */
+
+static const char *policy_own_name(struct gw_policy *p, const char *path)
+{
+	p->files = gw_realloc(p->files, (p->n_files + 1) * sizeof(*p->files));
+	p->files[p->n_files] = gw_strdup(path);
+	return p->files[p->n_files++];
+}
+
+static void stamp_add(struct gw_policy *p, const char *path)
+{
+	struct gw_stamp *st;
+	struct stat sb;
+
+	p->stamps = gw_realloc(p->stamps, (p->n_stamps + 1) * sizeof(*p->stamps));
+	st = &p->stamps[p->n_stamps++];
+	memset(st, 0, sizeof(*st));
+	st->path = gw_strdup(path);
+	if (stat(path, &sb) < 0) {
+		st->missing = true;
+		return;
+	}
+	st->dev = sb.st_dev;
+	st->ino = sb.st_ino;
+	st->size = sb.st_size;
+	st->mtime = sb.st_mtim;
+}
+
+bool policy_changed(const struct gw_policy *p)
+{
+	for (size_t i = 0; i < p->n_stamps; i++) {
+		const struct gw_stamp *st = &p->stamps[i];
+		struct stat sb;
+		if (stat(st->path, &sb) < 0) {
+			if (!st->missing)
+				return true;
+			continue;
+		}
+		if (st->missing || sb.st_dev != st->dev || sb.st_ino != st->ino ||
+		    sb.st_size != st->size || sb.st_mtim.tv_sec != st->mtime.tv_sec ||
+		    sb.st_mtim.tv_nsec != st->mtime.tv_nsec)
+			return true;
+	}
+	return false;
+}
+
+static void load_file(struct gw_policy *p, struct gw_diag *diag, const char *path, int depth,
+		      bool *singletons);
+
+/* Resolves pattern relative to the directory of the including file. */
+static char *include_path(const char *including, const char *pattern)
+{
+	const char *slash = strrchr(including, '/');
+	if (pattern[0] == '/' || !slash)
+		return gw_strdup(pattern);
+	return gw_asprintf("%.*s/%s", (int)(slash - including), including, pattern);
+}
+
+static void load_includes(struct load_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->includes.n; i++) {
+		char *pattern = include_path(ctx->file, ctx->includes.v[i]);
+		char *dir = gw_strdup(pattern);
+		char *slash = strrchr(dir, '/');
+		glob_t g;
+		int rc;
+
+		if (slash)
+			*(slash == dir ? slash + 1 : slash) = '\0';
+		stamp_add(ctx->p, slash ? dir : ".");
+		free(dir);
+		rc = glob(pattern, GLOB_ERR, NULL, &g);
+		if (rc == 0) {
+			for (size_t k = 0; k < g.gl_pathc; k++)
+				load_file(ctx->p, ctx->diag, g.gl_pathv[k], ctx->depth + 1,
+					  ctx->singletons);
+		} else if (rc != GLOB_NOMATCH) {
+			diag_add(ctx->diag, false, ctx->file, 0, "include %s: cannot read", pattern);
+		}
+		if (rc == 0 || rc == GLOB_NOMATCH)
+			globfree(&g);
+		free(pattern);
+	}
+}
+
+static void load_file(struct gw_policy *p, struct gw_diag *diag, const char *path, int depth,
+		      bool *singletons)
+{
+	struct load_ctx ctx;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.p = p;
+	ctx.diag = diag;
+	ctx.file = policy_own_name(p, path);
+	ctx.depth = depth;
+	ctx.singletons = singletons;
+	if (depth > POLICY_MAX_INCLUDE_DEPTH) {
+		diag_add(diag, false, ctx.file, 0, "includes nested more than %d deep (a loop?)",
+			 POLICY_MAX_INCLUDE_DEPTH);
+		return;
+	}
+	stamp_add(p, path);
+	ctx.fp = fopen(path, "r");
+	if (!ctx.fp) {
+		diag_add(diag, false, ctx.file, 0, "cannot open: %s", strerror(errno));
+		return;
+	}
+	if (ini_parse_stream(reader_cb, &ctx, handler_cb, &ctx) == -2)
+		diag_add(diag, false, ctx.file, 0, "out of memory");
+	if (ferror(ctx.fp))
+		diag_add(diag, false, ctx.file, 0, "read error");
+	fclose(ctx.fp);
+	list_free(&ctx.seen);
+	load_includes(&ctx);
+	list_free(&ctx.includes);
+}
+
+/* ---- validation after every file is read ---- */
+
+#define SEMANTIC(d, obj, ...) diag_add((d), false, (obj)->file, (obj)->line, __VA_ARGS__)
+
+static void validate_upstreams(struct gw_policy *p, struct gw_diag *d)
+{
+	for (size_t i = 0; i < p->n_upstreams; i++) {
+		struct gw_upstream *u = p->upstreams[i];
+		if (!u->url)
+			SEMANTIC(d, u, "[upstream %s] needs url", u->name);
+	}
+}
+
+static void validate_consumers(struct gw_policy *p, struct gw_diag *d)
+{
+	for (size_t i = 0; i < p->n_consumers; i++) {
+		struct gw_consumer *c = p->consumers[i];
+		if (!c->has_sha256) {
+			SEMANTIC(d, c, "[consumer %s] needs credential or credential_sha256", c->name);
+			continue;
+		}
+		for (size_t k = 0; k < i; k++) {
+			struct gw_consumer *o = p->consumers[k];
+			if (o->has_sha256 &&
+			    memcmp(o->credential_sha256, c->credential_sha256, SHA256_LEN) == 0)
+				SEMANTIC(d, c, "[consumer %s] has the same credential as [consumer %s]",
+					 c->name, o->name);
+		}
+	}
+}
+
+static void compile_regexps(struct gw_route *r, struct gw_diag *d)
+{
+	int flags = REG_EXTENDED | REG_NOSUB | (r->case_sensitive ? 0 : REG_ICASE);
+
+	r->regexps = gw_calloc(r->block_regexp_urls.n, sizeof(regex_t));
+	for (size_t i = 0; i < r->block_regexp_urls.n; i++) {
+		int rc = regcomp(&r->regexps[r->n_regexps], r->block_regexp_urls.v[i], flags);
+		if (rc != 0) {
+			char why[128];
+			regerror(rc, &r->regexps[r->n_regexps], why, sizeof(why));
+			SEMANTIC(d, r, "[route %s] block_regexp_urls: \"%s\": %s", r->name,
+				 r->block_regexp_urls.v[i], why);
+			continue;
+		}
+		r->n_regexps++;
+	}
+}
+
+static void validate_route(struct gw_policy *p, struct gw_route *r, struct gw_diag *d)
+{
+	if (!r->path)
+		SEMANTIC(d, r, "[route %s] needs path", r->name);
+	if (!r->prompt_param)
+		r->prompt_param = gw_strdup("prompt");
+	if (r->upstream_name) {
+		r->upstream = policy_upstream(p, r->upstream_name);
+		if (!r->upstream)
+			SEMANTIC(d, r, "[route %s] names upstream %s, which is not defined", r->name,
+				 r->upstream_name);
+	} else if (p->n_upstreams == 1) {
+		r->upstream = p->upstreams[0];
+	} else {
+		SEMANTIC(d, r, "[route %s] needs upstream (there are %zu upstreams)", r->name,
+			 p->n_upstreams);
+	}
+	for (size_t i = 0; i < r->allow.n; i++)
+		if (!policy_consumer(p, r->allow.v[i]))
+			SEMANTIC(d, r, "[route %s] allows %s, which is not a [consumer]", r->name,
+				 r->allow.v[i]);
+	for (size_t i = 0; i < p->n_routes && p->routes[i] != r; i++)
+		if (r->path && p->routes[i]->path && strcmp(p->routes[i]->path, r->path) == 0)
+			SEMANTIC(d, r, "[route %s] has the same path as [route %s]", r->name,
+				 p->routes[i]->name);
+	compile_regexps(r, d);
+}
+
+static int route_cmp(const void *a, const void *b)
+{
+	const struct gw_route *ra = *(struct gw_route *const *)a;
+	const struct gw_route *rb = *(struct gw_route *const *)b;
+	return (rb->path_len > ra->path_len) - (rb->path_len < ra->path_len);
+}
+
+static void validate(struct gw_policy *p, struct gw_diag *d, const char *main_file)
+{
+	if (!p->state_dir)
+		diag_add(d, false, main_file, 0, "[gateway] state_dir must not be empty");
+	if (p->n_routes == 0)
+		diag_add(d, false, main_file, 0, "no [route] is defined: every request would get 404");
+	if (p->n_upstreams == 0)
+		diag_add(d, false, main_file, 0, "no [upstream] is defined");
+	validate_upstreams(p, d);
+	validate_consumers(p, d);
+	for (size_t i = 0; i < p->n_routes; i++)
+		validate_route(p, p->routes[i], d);
+	qsort(p->routes, p->n_routes, sizeof(*p->routes), route_cmp);
+}
+
+static void policy_defaults(struct gw_policy *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->state_dir = gw_strdup("/var/lib/aigw");
+	p->max_body = 1048576;
+	p->default_max_tokens = 256;
+	p->auth.in_header = true;
+	p->auth.in_query = false;
+	p->auth.global_auth = true;
+}
+
+struct gw_policy *policy_load(const char *path, struct gw_diag *diag)
+{
+	struct gw_policy *p = gw_malloc(sizeof(*p));
+	size_t errors_before = diag->n_errors;
+	bool singletons[2] = { false, false };
+
+	policy_defaults(p);
+	load_file(p, diag, path, 0, singletons);
+	if (diag->n_errors == errors_before)
+		validate(p, diag, p->files[0]);
+	p->valid = diag->n_errors == errors_before;
+	return p;
+}
+
+/* ---- lookup and release ---- */
+
+const struct gw_route *policy_route(const struct gw_policy *p, const char *path)
+{
+	for (size_t i = 0; i < p->n_routes; i++) {
+		const struct gw_route *r = p->routes[i];
+		if (r->path_len == 1 && r->path[0] == '/')
+			return r;
+		if (strncmp(path, r->path, r->path_len) == 0 &&
+		    (path[r->path_len] == '\0' || path[r->path_len] == '/'))
+			return r;
+	}
+	return NULL;
+}
+
+struct gw_consumer *policy_consumer(const struct gw_policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_consumers; i++)
+		if (strcmp(p->consumers[i]->name, name) == 0)
+			return p->consumers[i];
+	return NULL;
+}
+
+struct gw_upstream *policy_upstream(const struct gw_policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_upstreams; i++)
+		if (strcmp(p->upstreams[i]->name, name) == 0)
+			return p->upstreams[i];
+	return NULL;
+}
+
+static void secret_free(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+static void route_free(struct gw_route *r)
+{
+	free(r->name);
+	free(r->path);
+	free(r->upstream_name);
+	free(r->prompt_param);
+	free(r->blocked_message);
+	list_free(&r->allow);
+	list_free(&r->block_urls);
+	list_free(&r->block_exact_urls);
+	list_free(&r->block_regexp_urls);
+	list_free(&r->block_headers);
+	list_free(&r->block_bodies);
+	for (size_t i = 0; i < r->n_regexps; i++)
+		regfree(&r->regexps[i]);
+	free(r->regexps);
+	free(r);
+}
+
+void policy_free(struct gw_policy *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n_upstreams; i++) {
+		struct gw_upstream *u = p->upstreams[i];
+		free(u->name);
+		free(u->url);
+		secret_free(u->api_key);
+		free(u->model);
+		free(u);
+	}
+	for (size_t i = 0; i < p->n_consumers; i++) {
+		struct gw_consumer *c = p->consumers[i];
+		free(c->name);
+		secret_free(c->credential);
+		list_free(&c->models);
+		free(c);
+	}
+	for (size_t i = 0; i < p->n_routes; i++)
+		route_free(p->routes[i]);
+	free(p->upstreams);
+	free(p->consumers);
+	free(p->routes);
+	free(p->state_dir);
+	free(p->usage_log);
+	secret_free(p->admin_key);
+	list_free(&p->auth.keys);
+	for (size_t i = 0; i < p->n_files; i++)
+		free(p->files[i]);
+	free(p->files);
+	for (size_t i = 0; i < p->n_stamps; i++)
+		free(p->stamps[i].path);
+	free(p->stamps);
+	free(p);
+}

@@ -1,0 +1,160 @@
+/* policy.h: the policy model (gateway, upstreams, auth, consumers, routes)
+ * and its loader, which reads INI files with inih and validates them. */
+#ifndef GW_POLICY_H
+#define GW_POLICY_H
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "sha256.h"
+
+/* A comma-separated list from the policy; strings owned by the list. */
+struct gw_list {
+	char **v;
+	size_t n;
+};
+
+/* Fixed, clock-aligned windows. */
+enum gw_window {
+	GW_WIN_SECOND,
+	GW_WIN_MINUTE,
+	GW_WIN_HOUR,
+	GW_WIN_DAY,
+	GW_WIN__MAX
+};
+
+/* Request and token limits; 0 means "no limit". token[GW_WIN_SECOND] is unused. */
+struct gw_limits {
+	long long query[GW_WIN__MAX];
+	long long token[GW_WIN__MAX];
+};
+
+struct gw_upstream {
+	char *name;
+	char *url;        /* base URL without a trailing slash */
+	char *api_key;    /* resolved from api_key, api_key_file or api_key_env; may be NULL */
+	char *model;      /* default model; NULL: none */
+	long timeout_ms;
+	const char *file; /* where the section started, for messages */
+	int line;
+};
+
+struct gw_consumer {
+	char *name;
+	char *credential;  /* plain key, or NULL when only the hash is known */
+	size_t credential_len;
+	unsigned char credential_sha256[SHA256_LEN];
+	bool has_sha256;
+	struct gw_limits limits;
+	struct gw_list models; /* empty: every model */
+	const char *file;
+	int line;
+};
+
+enum gw_mode { GW_MODE_PROMPT, GW_MODE_OPENAI };
+enum gw_api { GW_API_CHAT, GW_API_COMPLETIONS };
+
+struct gw_route {
+	char *name;
+	char *path;       /* URL path prefix; "/" matches everything */
+	size_t path_len;
+	enum gw_mode mode;
+	char *upstream_name;
+	struct gw_upstream *upstream; /* resolved after loading */
+	char *prompt_param;
+	enum gw_api api;
+	struct gw_list allow; /* empty: any authenticated consumer (or anyone without global_auth) */
+	struct gw_list block_urls, block_exact_urls, block_regexp_urls;
+	struct gw_list block_headers, block_bodies;
+	regex_t *regexps;     /* compiled block_regexp_urls, same order */
+	size_t n_regexps;
+	int blocked_code;
+	char *blocked_message; /* NULL: a JSON error */
+	bool case_sensitive;
+	struct gw_limits limits;
+	const char *file;
+	int line;
+};
+
+struct gw_auth {
+	struct gw_list keys; /* header / query parameter names */
+	bool in_header;
+	bool in_query;
+	bool global_auth;
+};
+
+/* What the loader saw of a file (or a directory an include glob reads), so a
+ * process can tell cheaply whether the policy changed. */
+struct gw_stamp {
+	char *path;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	bool missing;
+};
+
+struct gw_policy {
+	bool valid;        /* loaded without errors */
+	char *state_dir;
+	char *usage_log;   /* NULL: off */
+	size_t max_body;
+	char *admin_key;
+	size_t admin_key_len;
+	unsigned char admin_sha256[SHA256_LEN];
+	bool has_admin_sha256;
+	long long default_max_tokens; /* token reservation when a request sets no max_tokens */
+	struct gw_auth auth;
+	struct gw_upstream **upstreams;
+	size_t n_upstreams;
+	struct gw_consumer **consumers;
+	size_t n_consumers;
+	struct gw_route **routes; /* sorted by path length, longest first */
+	size_t n_routes;
+	char **files; /* every file name read, owned here; structs point into it */
+	size_t n_files;
+	struct gw_stamp *stamps;
+	size_t n_stamps;
+};
+
+/* Messages from the loader, each "FILE:LINE: message" (or "FILE: message"). */
+struct gw_diag {
+	char **msgs;
+	bool *warning; /* per message: true for a warning, false for an error */
+	size_t n;
+	size_t n_errors;
+};
+
+/* Loads the policy from path and the files it includes. Always returns a
+ * policy the caller frees with policy_free; when diag got errors it has
+ * valid == false and must not be used to serve, only to tell (through
+ * policy_changed) whether the files changed since. Never prints. */
+struct gw_policy *policy_load(const char *path, struct gw_diag *diag);
+
+void policy_free(struct gw_policy *p);
+
+/* True if any file or directory the policy was read from changed since it
+ * was loaded (inode, size or mtime), or appeared or disappeared. */
+bool policy_changed(const struct gw_policy *p);
+
+/* The route whose path is the longest prefix of path (at a segment
+ * boundary or the whole path), or NULL. */
+const struct gw_route *policy_route(const struct gw_policy *p, const char *path);
+
+struct gw_consumer *policy_consumer(const struct gw_policy *p, const char *name);
+struct gw_upstream *policy_upstream(const struct gw_policy *p, const char *name);
+
+/* Parses a boolean as the policy does (true/false, yes/no, on/off, 1/0). */
+int policy_parse_bool(const char *s, bool *out);
+
+/* True if name is in the list (exact match). */
+bool list_has(const struct gw_list *l, const char *name);
+
+void diag_add(struct gw_diag *d, bool warning, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+void diag_free(struct gw_diag *d);
+
+#endif
