@@ -56,3 +56,35 @@ void openai_usage(json_object *answer, struct openai_usage *u)
 	if (u->total_tokens == 0)
 		u->total_tokens = u->prompt_tokens + u->completion_tokens;
 }
+
+void openai_strings(json_object *o, struct gw_buf *out)
+{
+	switch (json_object_get_type(o)) {
+	case json_type_string:
+		buf_append(out, json_object_get_string(o), (size_t)json_object_get_string_len(o));
+		buf_append(out, "\n", 1);
+		break;
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			openai_strings(json_object_array_get_idx(o, i), out);
+		break;
+	case json_type_object: {
+		json_object_object_foreach(o, key, val) {
+			buf_puts(out, key);
+			buf_append(out, "\n", 1);
+			openai_strings(val, out);
+		}
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+long long openai_int(json_object *o, const char *key, long long dflt)
+{
+	json_object *v;
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+		return dflt;
+	return json_object_get_int64(v);
+}

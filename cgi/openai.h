@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "buf.h"
+
 /* Nesting depth accepted in request and answer bodies. */
 #define OPENAI_MAX_DEPTH 64
 
@@ -24,5 +26,12 @@ struct openai_usage {
 /* Reads "usage" {prompt_tokens, completion_tokens, total_tokens} from an
  * answer object into u (total computed when missing). */
 void openai_usage(json_object *answer, struct openai_usage *u);
+
+/* Appends every string value (and object key) of o to out, each followed by
+ * '\n', so block lists see the text behind JSON escapes such as \u0070. */
+void openai_strings(json_object *o, struct gw_buf *out);
+
+/* The integer member key of object o, or dflt when absent or not an integer. */
+long long openai_int(json_object *o, const char *key, long long dflt);
 
 #endif

@@ -59,6 +59,27 @@ static size_t header_cb(char *p, size_t size, size_t n, void *ud)
 	return len;
 }
 
+static long elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - since->tv_sec) * 1000L + (now.tv_nsec - since->tv_nsec) / 1000000L;
+}
+
+/* Streams: abort when the upstream has been silent for timeout_ms. */
+static int progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct relay *r = ud;
+
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	if (elapsed_ms(&r->last_data) > r->timeout_ms) {
+		r->idle_timeout = true;
+		return 1;
+	}
+	return 0;
+}
+
 static size_t write_cb(char *p, size_t size, size_t n, void *ud)
 {
 	struct relay *r = ud;
@@ -66,6 +87,7 @@ static size_t write_cb(char *p, size_t size, size_t n, void *ud)
 	size_t len = size * n;
 	long status = 0;
 
+	clock_gettime(CLOCK_MONOTONIC, &r->last_data);
 	curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (r->sink && status >= 200 && status < 300) {
 		if (!res->began) {
@@ -113,7 +135,7 @@ static enum gw_err map_curl_error(struct relay *r, CURLcode rc)
 		return GW_ECLIENT;
 	if (r->too_big)
 		return GW_ETOOBIG;
-	if (rc == CURLE_OPERATION_TIMEDOUT)
+	if (rc == CURLE_OPERATION_TIMEDOUT || r->idle_timeout)
 		return GW_ETIMEOUT;
 	return GW_EUPSTREAM;
 }
@@ -129,7 +151,9 @@ enum gw_err relay_call(struct relay *r, const struct relay_request *rq,
 	r->res = res;
 	r->sink = rq->stream ? sink : NULL;
 	r->max_answer = RELAY_MAX_ANSWER;
-	r->too_big = r->client_gone = false;
+	r->too_big = r->client_gone = r->idle_timeout = false;
+	r->timeout_ms = rq->upstream->timeout_ms;
+	clock_gettime(CLOCK_MONOTONIC, &r->last_data);
 	res->detail[0] = '\0';
 
 	url = gw_asprintf("%s%s", rq->upstream->url, rq->path);
@@ -141,7 +165,15 @@ enum gw_err relay_call(struct relay *r, const struct relay_request *rq,
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, res->detail);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, rq->upstream->timeout_ms);
+	if (r->sink) {
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 0L);
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	} else {
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, rq->upstream->timeout_ms);
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 1L);
+	}
 	if (rq->body) {
 		curl_easy_setopt(c, CURLOPT_POST, 1L);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body);

@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "buf.h"
 #include "gw.h"
@@ -51,13 +52,18 @@ struct relay {
 	size_t max_answer;
 	bool too_big;
 	bool client_gone;
+	bool idle_timeout;     /* a stream went quiet for longer than timeout_ms */
+	long timeout_ms;
+	struct timespec last_data;
 };
 
 /* Creates the process's handle. Returns 0 or -1. */
 int relay_init(struct relay *r);
 
 /* Performs one upstream call. With rq->stream and a sink, 2xx answers go to
- * the sink as they arrive; otherwise the answer is buffered in res->body.
+ * the sink as they arrive, and timeout_ms bounds the wait for each piece
+ * rather than the whole stream; otherwise the answer is buffered in
+ * res->body and timeout_ms bounds the whole call.
  * res must be zeroed by the caller and freed with relay_result_free. */
 enum gw_err relay_call(struct relay *r, const struct relay_request *rq,
 		       const struct relay_sink *sink, struct relay_result *res);

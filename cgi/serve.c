@@ -1,5 +1,6 @@
 /* serve.c: the request pipeline and the per-process state behind it. */
 #include "serve.h"
+#include "exchange.h"
 #include "auth.h"
 #include "openai.h"
 #include "block.h"
@@ -18,28 +19,9 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Everything one request needs while it walks the pipeline. */
-struct exchange {
-	struct gw_proc *proc;
-	const struct gw_policy *policy;
-	struct gw_request req;
-	struct gw_reply reply;
-	const struct gw_route *route;
-	const struct gw_consumer *consumer;
-	const char *subpath; /* the path below the route's prefix */
-	const char *model;
-	const char *upstream;
-	const char *reason;  /* why the gateway itself answered, for the usage log */
-	struct timespec start;
-	char request_id[48];
-	bool stream;
-	long long prompt_tokens, completion_tokens, total_tokens;
-	long long upstream_ms;
-};
 
 /* One line to the server's error log (stderr under both servers). */
-static void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void log_error(const char *fmt, ...)
+void gw_log(const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -59,10 +41,10 @@ static void proc_load(struct gw_proc *proc)
 	struct gw_policy *p = policy_load(proc->config_path, &diag);
 
 	for (size_t i = 0; i < diag.n; i++)
-		log_error("%s", diag.msgs[i]);
+		gw_log("%s", diag.msgs[i]);
 	diag_free(&diag);
 	if (!p->valid) {
-		log_error("policy %s refused; %s", proc->config_path,
+		gw_log("policy %s refused; %s", proc->config_path,
 			  proc->policy ? "the last valid policy stays in force"
 				       : "answering 500 until it is fixed");
 		policy_free(proc->rejected);
@@ -70,7 +52,7 @@ static void proc_load(struct gw_proc *proc)
 		return;
 	}
 	if (proc->policy)
-		log_error("policy %s reloaded", proc->config_path);
+		gw_log("policy %s reloaded", proc->config_path);
 	policy_free(proc->policy);
 	policy_free(proc->rejected);
 	proc->rejected = NULL;
@@ -79,6 +61,11 @@ static void proc_load(struct gw_proc *proc)
 		usage_log_close(&proc->usage);
 		usage_log_init(&proc->usage, p->usage_log);
 	}
+	if (!proc->limits.dir || strcmp(proc->limits.dir, p->state_dir) != 0) {
+		limit_store_close(&proc->limits);
+		limit_store_init(&proc->limits, p->state_dir);
+	}
+	proc->limits.hold_ms = proc->lock_hold_ms;
 }
 
 void proc_refresh_policy(struct gw_proc *proc, time_t now)
@@ -99,9 +86,11 @@ int proc_init(struct gw_proc *proc, const char *config_path)
 	proc->config_path = gw_strdup(config_path ? config_path : gw_default_config());
 	usage_log_init(&proc->usage, NULL);
 	if (relay_init(&proc->relay) < 0) {
-		log_error("cannot initialise libcurl");
+		gw_log("cannot initialise libcurl");
 		return -1;
 	}
+	if (getenv("AIGW_TEST_LOCK_HOLD_MS"))
+		proc->lock_hold_ms = (unsigned)strtoul(getenv("AIGW_TEST_LOCK_HOLD_MS"), NULL, 10);
 	proc->checked = time(NULL);
 	proc_load(proc);
 	return 0;
@@ -113,6 +102,7 @@ void proc_free(struct gw_proc *proc)
 	policy_free(proc->rejected);
 	relay_cleanup(&proc->relay);
 	usage_log_close(&proc->usage);
+	limit_store_close(&proc->limits);
 	free(proc->config_path);
 	memset(proc, 0, sizeof(*proc));
 }
@@ -120,8 +110,8 @@ void proc_free(struct gw_proc *proc)
 /* ---- answers ---- */
 
 /* The gateway answers by itself: an OpenAI-shaped error, and a reason for
- * the usage log. Always returns false so steps can "return refuse(...)". */
-static bool refuse(struct exchange *ex, int status, const char *type, const char *code,
+ * the usage log. Always returns false so steps can "return ex_refuse(...)". */
+bool ex_refuse(struct exchange *ex, int status, const char *type, const char *code,
 		   const char *message, const char *reason)
 {
 	ex->reason = reason;
@@ -131,11 +121,11 @@ static bool refuse(struct exchange *ex, int status, const char *type, const char
 	return false;
 }
 
-static bool refuse_blocked(struct exchange *ex, const char *list, const char *entry)
+static bool ex_refuse_blocked(struct exchange *ex, const char *list, const char *entry)
 {
 	const struct gw_route *r = ex->route;
 
-	log_error("request %s blocked on route %s by %s \"%s\"", ex->request_id, r->name, list,
+	gw_log("request %s blocked on route %s by %s \"%s\"", ex->request_id, r->name, list,
 		  entry);
 	ex->reason = "blocked";
 	if (r->blocked_message) {
@@ -154,7 +144,7 @@ static bool step_route(struct exchange *ex)
 {
 	ex->route = policy_route(ex->policy, ex->req.path);
 	if (!ex->route)
-		return refuse(ex, 404, "invalid_request_error", "not_found",
+		return ex_refuse(ex, 404, "invalid_request_error", "not_found",
 			      "No route serves this path", "no_route");
 	ex->subpath = ex->req.path + (ex->route->path_len == 1 ? 0 : ex->route->path_len);
 	return true;
@@ -203,7 +193,7 @@ static bool step_auth(struct exchange *ex)
 	}
 	if (!needed)
 		return true;
-	return refuse(ex, 401, "invalid_request_error", "invalid_api_key", auth_message(v),
+	return ex_refuse(ex, 401, "invalid_request_error", "invalid_api_key", auth_message(v),
 		      "unauthorized");
 }
 
@@ -213,7 +203,7 @@ static bool step_allow(struct exchange *ex)
 
 	if (r->allow.n == 0 || (ex->consumer && list_has(&r->allow, ex->consumer->name)))
 		return true;
-	return refuse(ex, 403, "permission_error", "consumer_not_allowed",
+	return ex_refuse(ex, 403, "permission_error", "consumer_not_allowed",
 		      "This key is not allowed to use this route", "forbidden");
 }
 
@@ -228,16 +218,16 @@ static bool step_body(struct exchange *ex)
 		char msg[96];
 		snprintf(msg, sizeof(msg), "The request body is larger than %zu bytes",
 			 ex->policy->max_body);
-		return refuse(ex, 413, "invalid_request_error", "request_too_large", msg,
+		return ex_refuse(ex, 413, "invalid_request_error", "request_too_large", msg,
 			      "too_large");
 	}
 	if (rc != GW_OK)
-		return refuse(ex, 400, "invalid_request_error", "bad_body",
+		return ex_refuse(ex, 400, "invalid_request_error", "bad_body",
 			      "The request body could not be read in full", "bad_request");
 	return true;
 }
 
-static bool is_form(const char *content_type)
+bool ex_is_form(const char *content_type)
 {
 	return strncasecmp(content_type, "application/x-www-form-urlencoded", 33) == 0;
 }
@@ -250,6 +240,7 @@ static bool step_block(struct exchange *ex)
 	struct block_text *lines;
 	size_t n_texts = 0;
 	char *dec, *dec_plus, *body_dec = NULL;
+	struct gw_buf strings = { 0 };
 	bool hit;
 
 	forms[0] = (struct block_text){ uri, strlen(uri) };
@@ -268,10 +259,13 @@ static bool step_block(struct exchange *ex)
 	}
 	if (!hit && ex->req.body.len) {
 		texts[n_texts++] = (struct block_text){ ex->req.body.data, ex->req.body.len };
-		if (is_form(ex->req.content_type)) {
+		if (ex_is_form(ex->req.content_type)) {
 			body_dec = str_percent_decode(ex->req.body.data, ex->req.body.len, true,
 						      &texts[n_texts].len, NULL);
 			texts[n_texts++].s = body_dec;
+		} else if (ex->json) {
+			openai_strings(ex->json, &strings);
+			texts[n_texts++] = (struct block_text){ buf_str(&strings), strings.len };
 		}
 		if (block_bodies(r, texts, n_texts, &entry)) {
 			hit = true;
@@ -282,23 +276,103 @@ static bool step_block(struct exchange *ex)
 	free(dec);
 	free(dec_plus);
 	free(body_dec);
-	return hit ? refuse_blocked(ex, list, entry) : true;
+	buf_free(&strings);
+	return hit ? ex_refuse_blocked(ex, list, entry) : true;
+}
+
+/* ---- limits ---- */
+
+int64_t gw_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void ratelimit_headers(struct exchange *ex, const struct limit_verdict *v)
+{
+	char num[32];
+
+	snprintf(num, sizeof(num), "%lld", v->limit);
+	reply_header(&ex->reply, "X-RateLimit-Limit", num);
+	snprintf(num, sizeof(num), "%lld", v->remaining);
+	reply_header(&ex->reply, "X-RateLimit-Remaining", num);
+	snprintf(num, sizeof(num), "%lld", (long long)v->reset_s);
+	reply_header(&ex->reply, "X-RateLimit-Reset", num);
+}
+
+/* Admits the request into every window that applies, reserving estimate
+ * tokens; refuses with 429 when one is full, 503 when the store fails. */
+bool ex_limit(struct exchange *ex, long long estimate)
+{
+	struct limit_scope scopes[2];
+	struct limit_verdict v;
+	size_t n = limit_scopes(ex->route, ex->consumer, scopes);
+	bool damaged = false;
+	char num[32];
+	int rc;
+
+	if (n == 0)
+		return true;
+	rc = limit_take(&ex->proc->limits, scopes, n, gw_now_ms(), estimate, &v, &ex->ticket,
+			&damaged);
+	if (damaged)
+		gw_log("state file for %s in %s was damaged; rebuilt with its windows full",
+			  scopes[0].file, ex->policy->state_dir);
+	if (rc != GW_OK) {
+		gw_log("rate-limit store %s: %s: %s", ex->policy->state_dir, gw_strerror(rc),
+			  strerror(errno));
+		return ex_refuse(ex, 503, "server_error", "limit_store_unavailable",
+			      "The gateway cannot check its limits right now", "store_error");
+	}
+	if (v.limited)
+		ratelimit_headers(ex, &v);
+	if (v.admitted)
+		return true;
+	snprintf(num, sizeof(num), "%lld", (long long)(v.retry_after_s > 0 ? v.retry_after_s : 1));
+	reply_header(&ex->reply, "Retry-After", num);
+	if (v.by_tokens)
+		return ex_refuse(ex, 429, "insufficient_quota", "insufficient_quota",
+			      "Token limit reached for this window", "token_limit");
+	return ex_refuse(ex, 429, "rate_limit_exceeded", "rate_limit_exceeded",
+		      "Request limit reached for this window", "rate_limit");
+}
+
+/* Replaces the reservation by what the upstream reported (an error releases
+ * it; an answer without usage keeps the estimate). */
+static void settle_limits(struct exchange *ex)
+{
+	long long actual = -1;
+	int rc;
+
+	if (!ex->ticket.pending)
+		return;
+	if (ex->answered_ok)
+		actual = ex->usage_found ? ex->total_tokens : ex->ticket.estimate;
+	else if (ex->completion_tokens > 0 || ex->total_tokens > 0)
+		actual = ex->total_tokens; /* a stream cut short: what was seen */
+	rc = limit_settle(&ex->proc->limits, &ex->ticket, gw_now_ms(), actual);
+	if (rc != GW_OK)
+		gw_log("request %s: cannot settle tokens in %s: %s", ex->request_id,
+			  ex->policy->state_dir, gw_strerror(rc));
 }
 
 /* ---- the upstream call ---- */
 
-static void account_answer(struct exchange *ex, json_object *answer)
+void ex_account(struct exchange *ex, json_object *answer)
 {
 	struct openai_usage u = { 0 };
 
 	openai_usage(answer, &u);
+	ex->answered_ok = true;
+	ex->usage_found = u.found;
 	ex->prompt_tokens = u.prompt_tokens;
 	ex->completion_tokens = u.completion_tokens;
 	ex->total_tokens = u.total_tokens;
 }
 
 /* Turns a buffered upstream result into the client's answer. */
-static void relay_answer(struct exchange *ex, struct relay_result *res)
+void ex_relay_answer(struct exchange *ex, struct relay_result *res)
 {
 	const char *ctype = res->content_type[0] ? res->content_type : "application/json";
 	json_object *answer;
@@ -308,37 +382,37 @@ static void relay_answer(struct exchange *ex, struct relay_result *res)
 	case GW_OK:
 		break;
 	case GW_ETIMEOUT:
-		log_error("request %s: upstream %s timed out: %s", ex->request_id, ex->upstream,
+		gw_log("request %s: upstream %s timed out: %s", ex->request_id, ex->upstream,
 			  res->detail);
-		refuse(ex, 504, "upstream_error", "upstream_timeout",
+		ex_refuse(ex, 504, "upstream_error", "upstream_timeout",
 		       "The upstream did not answer in time", "upstream_timeout");
 		return;
 	case GW_ECLIENT:
 		ex->reason = "client_gone";
 		return;
 	default:
-		log_error("request %s: upstream %s failed: %s%s", ex->request_id, ex->upstream,
+		gw_log("request %s: upstream %s failed: %s%s", ex->request_id, ex->upstream,
 			  res->err == GW_ETOOBIG ? "answer too large" : "", res->detail);
-		refuse(ex, 502, "upstream_error", "upstream_unreachable",
+		ex_refuse(ex, 502, "upstream_error", "upstream_unreachable",
 		       "The upstream could not be reached or did not answer", "upstream_error");
 		return;
 	}
 	if (res->status >= 200 && res->status < 300) {
 		answer = openai_parse(res->body.data, res->body.len);
 		if (!answer) {
-			log_error("request %s: upstream %s answered %ld with invalid JSON",
+			gw_log("request %s: upstream %s answered %ld with invalid JSON",
 				  ex->request_id, ex->upstream, res->status);
-			refuse(ex, 502, "upstream_error", "upstream_invalid",
+			ex_refuse(ex, 502, "upstream_error", "upstream_invalid",
 			       "The upstream answered with invalid JSON", "upstream_invalid");
 			return;
 		}
-		account_answer(ex, answer);
+		ex_account(ex, answer);
 		json_object_put(answer);
 	}
 	reply_send(&ex->reply, (int)res->status, ctype, buf_str(&res->body), res->body.len);
 }
 
-static void call_upstream(struct exchange *ex, const char *method, const char *path,
+void ex_call_upstream(struct exchange *ex, const char *method, const char *path,
 			  const char *body, size_t len)
 {
 	struct relay_request rq = { 0 };
@@ -351,7 +425,7 @@ static void call_upstream(struct exchange *ex, const char *method, const char *p
 	rq.body_len = len;
 	ex->upstream = rq.upstream->name;
 	relay_call(&ex->proc->relay, &rq, NULL, &res);
-	relay_answer(ex, &res);
+	ex_relay_answer(ex, &res);
 	relay_result_free(&res);
 }
 
@@ -363,18 +437,18 @@ static bool prompt_text(struct exchange *ex, char **text, size_t *len)
 	const char *name = ex->route->prompt_param;
 	enum query_result q = QUERY_MISSING;
 
-	if (ex->req.body.len && is_form(ex->req.content_type))
+	if (ex->req.body.len && ex_is_form(ex->req.content_type))
 		q = query_get(ex->req.body.data, ex->req.body.len, name, text, len);
 	if (q == QUERY_MISSING)
 		q = query_get(ex->req.query, strlen(ex->req.query), name, text, len);
 	if (q == QUERY_TOO_MANY)
-		return refuse(ex, 400, "invalid_request_error", "too_many_parameters",
+		return ex_refuse(ex, 400, "invalid_request_error", "too_many_parameters",
 			      "Too many parameters", "bad_request");
 	if (q == QUERY_MISSING) {
 		char msg[160];
 		snprintf(msg, sizeof(msg), "Missing the prompt: send it as the %.64s parameter",
 			 name);
-		return refuse(ex, 400, "invalid_request_error", "missing_prompt", msg,
+		return ex_refuse(ex, 400, "invalid_request_error", "missing_prompt", msg,
 			      "bad_request");
 	}
 	return true;
@@ -389,20 +463,31 @@ static void serve_prompt(struct exchange *ex)
 
 	if (strcmp(ex->req.method, "GET") != 0 && strcmp(ex->req.method, "POST") != 0) {
 		reply_header(&ex->reply, "Allow", "GET, POST");
-		refuse(ex, 405, "invalid_request_error", "method_not_allowed",
+		ex_refuse(ex, 405, "invalid_request_error", "method_not_allowed",
 		       "Use GET or POST on this route", "bad_method");
 		return;
 	}
 	if (!prompt_text(ex, &text, &len))
 		return;
 	ex->model = r->upstream->model;
+	if (ex->consumer && ex->consumer->models.n && ex->model &&
+	    !list_has(&ex->consumer->models, ex->model)) {
+		free(text);
+		ex_refuse(ex, 403, "permission_error", "model_not_allowed",
+			  "This key is not allowed to use this model", "model_not_allowed");
+		return;
+	}
 	body = prompt_body(r->api, r->upstream->model, text, len, &why);
 	free(text);
 	if (!body) {
-		refuse(ex, 400, "invalid_request_error", "invalid_prompt", why, "bad_request");
+		ex_refuse(ex, 400, "invalid_request_error", "invalid_prompt", why, "bad_request");
 		return;
 	}
-	call_upstream(ex, "POST", r->api == GW_API_CHAT ? "/chat/completions" : "/completions",
+	if (!ex_limit(ex, limit_estimate_tokens(len) + ex->policy->default_max_tokens)) {
+		free(body);
+		return;
+	}
+	ex_call_upstream(ex, "POST", r->api == GW_API_CHAT ? "/chat/completions" : "/completions",
 		      body, strlen(body));
 	free(body);
 }
@@ -420,7 +505,7 @@ static bool serve_admin(struct exchange *ex)
 		reply_send(&ex->reply, 200, "application/json", health, sizeof(health) - 1);
 		return true;
 	}
-	refuse(ex, 404, "invalid_request_error", "not_found", "No such admin endpoint", "admin");
+	ex_refuse(ex, 404, "invalid_request_error", "not_found", "No such admin endpoint", "admin");
 	return true;
 }
 
@@ -449,7 +534,7 @@ static void finish(struct exchange *ex)
 	u.latency_ms = ms;
 	u.upstream_ms = ex->upstream_ms;
 	if (usage_log_write(&ex->proc->usage, &u) < 0 && !ex->proc->usage.warned) {
-		log_error("cannot write the usage log %s: %s", ex->proc->usage.path,
+		gw_log("cannot write the usage log %s: %s", ex->proc->usage.path,
 			  strerror(errno));
 		ex->proc->usage.warned = true;
 	}
@@ -459,13 +544,16 @@ static void pipeline(struct exchange *ex)
 {
 	if (!step_route(ex) || serve_admin(ex))
 		return;
-	if (!step_auth(ex) || !step_allow(ex) || !step_body(ex) || !step_block(ex))
+	if (!step_auth(ex) || !step_allow(ex) || !step_body(ex))
+		return;
+	if (ex->route->mode == GW_MODE_OPENAI && !openai_prepare(ex))
+		return;
+	if (!step_block(ex))
 		return;
 	if (ex->route->mode == GW_MODE_PROMPT)
 		serve_prompt(ex);
 	else
-		refuse(ex, 404, "invalid_request_error", "not_found",
-		       "OpenAI mode is not available", "no_route");
+		serve_openai(ex);
 }
 
 void serve(struct gw_proc *proc, struct gw_io *io)
@@ -488,18 +576,21 @@ void serve(struct gw_proc *proc, struct gw_io *io)
 	reply_init(&ex.reply, io);
 	reply_header(&ex.reply, "X-AIGW-Request-Id", ex.request_id);
 	if (!ex.policy) {
-		refuse(&ex, 500, "server_error", "policy_invalid",
+		ex_refuse(&ex, 500, "server_error", "policy_invalid",
 		       "The gateway's policy is invalid; see the server's error log", "no_policy");
 	} else if (ex.req.too_many_headers) {
-		refuse(&ex, 431, "invalid_request_error", "too_many_headers",
+		ex_refuse(&ex, 431, "invalid_request_error", "too_many_headers",
 		       "Too many request headers", "bad_request");
 	} else {
 		pipeline(&ex);
 	}
 	if (!ex.reply.started && !ex.reply.client_gone)
-		refuse(&ex, 500, "server_error", "internal", "Internal error", "internal");
-	if (ex.policy)
+		ex_refuse(&ex, 500, "server_error", "internal", "Internal error", "internal");
+	if (ex.policy) {
+		settle_limits(&ex);
 		finish(&ex);
+	}
+	json_object_put(ex.json);
 	request_free(&ex.req);
 	reply_free(&ex.reply);
 }

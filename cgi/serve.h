@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "io.h"
+#include "limit.h"
 #include "policy.h"
 #include "relay.h"
 #include "usage.h"
@@ -21,6 +22,8 @@ struct gw_proc {
 	time_t checked;             /* last time the policy files were stat'ed */
 	struct relay relay;
 	struct usage_log usage;
+	struct limit_store limits;
+	unsigned lock_hold_ms;      /* test hook, from AIGW_TEST_LOCK_HOLD_MS */
 	unsigned long long served;
 	volatile sig_atomic_t *reopen_logs; /* set by SIGHUP, or NULL */
 };

@@ -1,7 +1,9 @@
 /* aigwctl.c: the operator's tool: check a policy, summarise usage, reset windows. */
 #include "gw.h"
+#include "limit.h"
 #include "policy.h"
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@ static void usage_text(FILE *f)
 	fprintf(f, "usage: aigwctl [-c FILE] COMMAND\n"
 		   "  check [FILE]       validate a policy; prints FILE:LINE: message, exit 1 on errors\n"
 		   "  usage              summarise the usage log per consumer and model\n"
+		   "  reset CONSUMER     clear the consumer's request and token windows\n"
 		   "The policy is FILE, else $AIGW_CONFIG, else %s.\n",
 		gw_default_config());
 }
@@ -119,6 +122,33 @@ static int cmd_usage(const char *path)
 	return 0;
 }
 
+static int cmd_reset(const char *path, const char *consumer)
+{
+	struct gw_diag diag = { 0 };
+	struct gw_policy *p = policy_load(path, &diag);
+	int n, rc = 0;
+
+	for (size_t i = 0; i < diag.n; i++)
+		fprintf(stderr, "%s\n", diag.msgs[i]);
+	diag_free(&diag);
+	if (!p->valid) {
+		fprintf(stderr, "aigwctl: invalid policy %s\n", path);
+		policy_free(p);
+		return 1;
+	}
+	if (!policy_consumer(p, consumer))
+		fprintf(stderr, "aigwctl: warning: %s is not a consumer of %s\n", consumer, path);
+	n = limit_reset_consumer(p->state_dir, consumer);
+	if (n < 0) {
+		fprintf(stderr, "aigwctl: %s: %s\n", p->state_dir, strerror(errno));
+		rc = 1;
+	} else {
+		printf("%s: cleared %d window file%s\n", consumer, n, n == 1 ? "" : "s");
+	}
+	policy_free(p);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *config = getenv("AIGW_CONFIG");
@@ -147,6 +177,13 @@ int main(int argc, char **argv)
 		return cmd_check(optind + 1 < argc ? argv[optind + 1] : config);
 	if (strcmp(argv[optind], "usage") == 0)
 		return cmd_usage(config);
+	if (strcmp(argv[optind], "reset") == 0) {
+		if (optind + 2 != argc) {
+			usage_text(stderr);
+			return 2;
+		}
+		return cmd_reset(config, argv[optind + 1]);
+	}
 	fprintf(stderr, "aigwctl: unknown command %s\n", argv[optind]);
 	usage_text(stderr);
 	return 2;

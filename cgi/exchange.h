@@ -1,0 +1,72 @@
+/* exchange.h: one request's state while it walks the pipeline, and the
+ * steps the prompt and OpenAI modes share. Private to the responder. */
+#ifndef GW_EXCHANGE_H
+#define GW_EXCHANGE_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "limit.h"
+#include "relay.h"
+#include "reply.h"
+#include "request.h"
+#include "serve.h"
+
+/* Everything one request needs while it walks the pipeline. */
+struct exchange {
+	struct gw_proc *proc;
+	const struct gw_policy *policy;
+	struct gw_request req;
+	struct gw_reply reply;
+	const struct gw_route *route;
+	const struct gw_consumer *consumer;
+	const char *subpath; /* the path below the route's prefix */
+	const char *model;
+	const char *upstream;
+	const char *reason;  /* why the gateway itself answered, for the usage log */
+	struct timespec start;
+	char request_id[48];
+	bool stream;
+	json_object *json;  /* the parsed request body (openai mode) */
+	struct limit_ticket ticket;
+	bool answered_ok;   /* the upstream answered 2xx */
+	bool usage_found;   /* ... with a usage object */
+	long long prompt_tokens, completion_tokens, total_tokens;
+	long long upstream_ms;
+};
+
+/* One line to the server's error log (stderr under both servers). */
+void gw_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Milliseconds since the epoch. */
+int64_t gw_now_ms(void);
+
+/* The gateway answers by itself with an OpenAI-shaped error; reason goes to
+ * the usage log. Returns false, so steps can "return ex_refuse(...)". */
+bool ex_refuse(struct exchange *ex, int status, const char *type, const char *code,
+	       const char *message, const char *reason);
+
+/* Admits the request into its windows, reserving estimate tokens; on refusal
+ * the answer (429 or 503) is sent and false returned. */
+bool ex_limit(struct exchange *ex, long long estimate);
+
+/* Reads usage from an upstream answer into ex. */
+void ex_account(struct exchange *ex, json_object *answer);
+
+/* Sends a buffered upstream result to the client (or the matching error). */
+void ex_relay_answer(struct exchange *ex, struct relay_result *res);
+
+/* Calls the route's upstream with a buffered answer and relays it. */
+void ex_call_upstream(struct exchange *ex, const char *method, const char *path,
+		      const char *body, size_t len);
+
+/* True for application/x-www-form-urlencoded. */
+bool ex_is_form(const char *content_type);
+
+/* OpenAI mode (openai_route.c): parses and checks the JSON body (before the
+ * block step), then serves the endpoint. */
+bool openai_prepare(struct exchange *ex);
+void serve_openai(struct exchange *ex);
+
+#endif

@@ -1,0 +1,378 @@
+/* openai_route.c: OpenAI mode: the OpenAI REST API served under a route's
+ * path, with the caller's key swapped for the upstream's, model allow lists,
+ * and Server-Sent Events relayed event by event. */
+#include "exchange.h"
+#include "gw.h"
+#include "openai.h"
+#include "sse.h"
+#include "str.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum oa_endpoint {
+	OA_CHAT,
+	OA_COMPLETIONS,
+	OA_EMBEDDINGS,
+	OA_MODELS,
+	OA_MODEL,
+	OA__MAX
+};
+
+struct oa_def {
+	const char *path;
+	const char *method;
+	bool has_body;   /* POST with a JSON body */
+	bool can_stream;
+};
+
+static const struct oa_def endpoints[OA__MAX] = {
+	{ "/chat/completions", "POST", true, true },  /* OA_CHAT */
+	{ "/completions", "POST", true, true },       /* OA_COMPLETIONS */
+	{ "/embeddings", "POST", true, false },       /* OA_EMBEDDINGS */
+	{ "/models", "GET", false, false },           /* OA_MODELS */
+	{ "/models/", "GET", false, false },          /* OA_MODEL: /models/{id} */
+};
+
+/* Per-request state of OpenAI mode, kept in the exchange's json owner. */
+struct oa_state {
+	enum oa_endpoint ep;
+	const char *model_id; /* OA_MODEL: the id in the path */
+	bool changed;         /* the body must be re-serialised */
+	bool caller_usage;    /* the caller asked for stream_options.include_usage */
+	bool sse;             /* the streamed answer is text/event-stream */
+	size_t content_bytes; /* streamed completion text seen, for a cut stream */
+	struct sse_parser sse_parser;
+	struct exchange *ex;
+};
+
+static struct oa_state oa; /* one request at a time per process */
+
+static bool find_endpoint(struct exchange *ex)
+{
+	const char *sub = ex->subpath;
+
+	for (int i = 0; i < OA__MAX; i++) {
+		const struct oa_def *d = &endpoints[i];
+		bool match = i == OA_MODEL ? strncmp(sub, d->path, strlen(d->path)) == 0 &&
+						     sub[strlen(d->path)] != '\0'
+					   : strcmp(sub, d->path) == 0;
+		if (!match)
+			continue;
+		oa.ep = (enum oa_endpoint)i;
+		if (strcmp(ex->req.method, d->method) != 0) {
+			reply_header(&ex->reply, "Allow", d->method);
+			return ex_refuse(ex, 405, "invalid_request_error", "method_not_allowed",
+					 "Method not allowed on this endpoint", "bad_method");
+		}
+		return true;
+	}
+	return ex_refuse(ex, 404, "invalid_request_error", "unknown_url",
+			 "Unknown endpoint; this route serves /chat/completions, /completions, "
+			 "/embeddings and /models",
+			 "no_route");
+}
+
+/* Model ids go into the upstream URL: letters, digits and "-._:" only. */
+static bool model_id_ok(const char *id)
+{
+	if (!*id || strlen(id) > 256 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+		return false;
+	for (; *id; id++)
+		if (!(*id >= 'a' && *id <= 'z') && !(*id >= 'A' && *id <= 'Z') &&
+		    !(*id >= '0' && *id <= '9') && !strchr("-._:", *id))
+			return false;
+	return true;
+}
+
+static bool model_allowed(const struct exchange *ex, const char *model)
+{
+	return !ex->consumer || ex->consumer->models.n == 0 ||
+	       list_has(&ex->consumer->models, model);
+}
+
+static bool refuse_model(struct exchange *ex)
+{
+	return ex_refuse(ex, 403, "permission_error", "model_not_allowed",
+			 "This key is not allowed to use this model", "model_not_allowed");
+}
+
+/* Checks the JSON body: an object, a string model (or the upstream's default). */
+static bool check_body(struct exchange *ex)
+{
+	json_object *model;
+
+	ex->json = openai_parse(ex->req.body.data, ex->req.body.len);
+	if (!ex->json || !json_object_is_type(ex->json, json_type_object))
+		return ex_refuse(ex, 400, "invalid_request_error", "invalid_json",
+				 "The request body must be a JSON object", "bad_request");
+	if (!json_object_object_get_ex(ex->json, "model", &model)) {
+		if (!ex->route->upstream->model)
+			return ex_refuse(ex, 400, "invalid_request_error", "missing_model",
+					 "The request names no model", "bad_request");
+		json_object_object_add(ex->json, "model",
+				       json_object_new_string(ex->route->upstream->model));
+		oa.changed = true;
+	} else if (!json_object_is_type(model, json_type_string)) {
+		return ex_refuse(ex, 400, "invalid_request_error", "invalid_model",
+				 "model must be a string", "bad_request");
+	}
+	json_object_object_get_ex(ex->json, "model", &model);
+	ex->model = json_object_get_string(model);
+	if (!model_allowed(ex, ex->model))
+		return refuse_model(ex);
+	return true;
+}
+
+/* Streams get stream_options.include_usage so the gateway can count tokens;
+ * the extra usage event is dropped again when the caller did not ask. */
+static void prepare_stream(struct exchange *ex)
+{
+	json_object *v, *opts;
+
+	if (!endpoints[oa.ep].can_stream || !json_object_object_get_ex(ex->json, "stream", &v) ||
+	    !json_object_get_boolean(v))
+		return;
+	ex->stream = true;
+	if (json_object_object_get_ex(ex->json, "stream_options", &opts) &&
+	    json_object_is_type(opts, json_type_object)) {
+		oa.caller_usage = json_object_object_get_ex(opts, "include_usage", &v) &&
+				  json_object_get_boolean(v);
+	} else {
+		opts = json_object_new_object();
+		json_object_object_add(ex->json, "stream_options", opts);
+	}
+	if (!oa.caller_usage) {
+		json_object_object_add(opts, "include_usage", json_object_new_boolean(1));
+		oa.changed = true;
+	}
+}
+
+bool openai_prepare(struct exchange *ex)
+{
+	memset(&oa, 0, sizeof(oa));
+	oa.ex = ex;
+	if (!find_endpoint(ex))
+		return false;
+	if (oa.ep == OA_MODEL) {
+		oa.model_id = ex->subpath + strlen(endpoints[OA_MODEL].path);
+		if (!model_id_ok(oa.model_id))
+			return ex_refuse(ex, 404, "invalid_request_error", "model_not_found",
+					 "No such model", "bad_request");
+		ex->model = oa.model_id;
+		return model_allowed(ex, oa.model_id) ? true : refuse_model(ex);
+	}
+	if (!endpoints[oa.ep].has_body)
+		return true;
+	if (!check_body(ex))
+		return false;
+	prepare_stream(ex);
+	return true;
+}
+
+/* ---- GET /models and /models/{id} ---- */
+
+/* Keeps only the models the consumer may use in a /models answer. */
+static void filter_models(struct exchange *ex, struct relay_result *res)
+{
+	json_object *root, *data, *kept;
+	const char *text;
+
+	if (!ex->consumer || ex->consumer->models.n == 0 || res->err != GW_OK ||
+	    res->status < 200 || res->status >= 300)
+		return;
+	root = openai_parse(res->body.data, res->body.len);
+	if (!root || !json_object_object_get_ex(root, "data", &data) ||
+	    !json_object_is_type(data, json_type_array)) {
+		json_object_put(root);
+		return; /* ex_relay_answer turns invalid JSON into a 502 */
+	}
+	kept = json_object_new_array();
+	for (size_t i = 0; i < json_object_array_length(data); i++) {
+		json_object *m = json_object_array_get_idx(data, i), *id;
+		if (json_object_object_get_ex(m, "id", &id) &&
+		    list_has(&ex->consumer->models, json_object_get_string(id)))
+			json_object_array_add(kept, json_object_get(m));
+	}
+	json_object_object_add(root, "data", kept);
+	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+							    JSON_C_TO_STRING_NOSLASHESCAPE);
+	buf_reset(&res->body);
+	buf_puts(&res->body, text);
+	json_object_put(root);
+}
+
+static void serve_models(struct exchange *ex)
+{
+	struct relay_request rq = { 0 };
+	struct relay_result res = { 0 };
+	char path[300];
+
+	if (oa.ep == OA_MODEL)
+		snprintf(path, sizeof(path), "/models/%s", oa.model_id);
+	else
+		snprintf(path, sizeof(path), "/models");
+	rq.upstream = ex->route->upstream;
+	rq.method = "GET";
+	rq.path = path;
+	ex->upstream = rq.upstream->name;
+	relay_call(&ex->proc->relay, &rq, NULL, &res);
+	filter_models(ex, &res);
+	ex_relay_answer(ex, &res);
+	relay_result_free(&res);
+}
+
+/* ---- streamed answers ---- */
+
+/* Reads usage and completion text from one streamed chunk; returns true when
+ * the event is the usage-only chunk the caller did not ask for. */
+static bool inspect_chunk(struct exchange *ex, const char *data, size_t len)
+{
+	json_object *chunk, *choices, *v;
+	bool usage_only = false;
+
+	if (len == 6 && memcmp(data, "[DONE]", 6) == 0)
+		return false;
+	chunk = openai_parse(data, len);
+	if (!chunk)
+		return false;
+	if (json_object_object_get_ex(chunk, "usage", &v) && json_object_is_type(v, json_type_object)) {
+		ex_account(ex, chunk);
+		usage_only = json_object_object_get_ex(chunk, "choices", &choices) &&
+			     json_object_is_type(choices, json_type_array) &&
+			     json_object_array_length(choices) == 0;
+	}
+	if (json_object_object_get_ex(chunk, "choices", &choices) &&
+	    json_object_is_type(choices, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(choices); i++) {
+			json_object *c = json_object_array_get_idx(choices, i), *delta, *t;
+			if (json_object_object_get_ex(c, "delta", &delta) &&
+			    json_object_object_get_ex(delta, "content", &t))
+				oa.content_bytes += (size_t)json_object_get_string_len(t);
+			else if (json_object_object_get_ex(c, "text", &t))
+				oa.content_bytes += (size_t)json_object_get_string_len(t);
+		}
+	}
+	json_object_put(chunk);
+	return usage_only && !oa.caller_usage;
+}
+
+static int on_event(void *ctx, const char *data, size_t len, bool has_data, const char *raw,
+		    size_t raw_len)
+{
+	struct exchange *ex = ctx;
+
+	if (has_data && inspect_chunk(ex, data, len))
+		return 0;
+	return reply_write(&ex->reply, raw, raw_len, true);
+}
+
+static int stream_begin(void *ctx, long status, const char *content_type)
+{
+	struct exchange *ex = ctx;
+
+	oa.sse = strncasecmp(content_type, "text/event-stream", 17) == 0;
+	reply_header(&ex->reply, "Cache-Control", "no-cache");
+	reply_header(&ex->reply, "X-Accel-Buffering", "no");
+	if (reply_start(&ex->reply, (int)status, oa.sse ? "text/event-stream" : content_type) < 0)
+		return -1;
+	return ex->reply.io->flush(ex->reply.io->ctx) < 0 ? -1 : 0;
+}
+
+static int stream_data(void *ctx, const char *p, size_t n)
+{
+	struct exchange *ex = ctx;
+
+	if (oa.sse)
+		return sse_feed(&oa.sse_parser, p, n);
+	return reply_write(&ex->reply, p, n, true);
+}
+
+/* After a stream: account what was seen when the usage event never came. */
+static void stream_end(struct exchange *ex, struct relay_result *res)
+{
+	if (oa.sse)
+		sse_finish(&oa.sse_parser);
+	if (!ex->usage_found) {
+		ex->prompt_tokens = limit_estimate_tokens(ex->req.body.len);
+		ex->completion_tokens = limit_estimate_tokens(oa.content_bytes);
+		ex->total_tokens = ex->prompt_tokens + ex->completion_tokens;
+	}
+	ex->answered_ok = res->err == GW_OK;
+	if (res->err == GW_ECLIENT) {
+		ex->reason = "client_gone";
+		gw_log("request %s: the client went away mid-stream; upstream transfer stopped",
+		       ex->request_id);
+	} else if (res->err != GW_OK) {
+		ex->reason = "stream_cut";
+		gw_log("request %s: upstream %s stream ended early: %s%s", ex->request_id,
+		       ex->upstream, gw_strerror(res->err), res->detail);
+	}
+}
+
+static void call_streaming(struct exchange *ex, const char *body, size_t len)
+{
+	struct relay_request rq = { 0 };
+	struct relay_result res = { 0 };
+	struct relay_sink sink = { ex, stream_begin, stream_data };
+
+	rq.upstream = ex->route->upstream;
+	rq.method = "POST";
+	rq.path = endpoints[oa.ep].path;
+	rq.body = body;
+	rq.body_len = len;
+	rq.stream = true;
+	ex->upstream = rq.upstream->name;
+	sse_init(&oa.sse_parser, on_event, ex);
+	relay_call(&ex->proc->relay, &rq, &sink, &res);
+	ex->upstream_ms = (long long)(res.seconds * 1000);
+	if (res.began)
+		stream_end(ex, &res);
+	else
+		ex_relay_answer(ex, &res);
+	sse_free(&oa.sse_parser);
+	relay_result_free(&res);
+}
+
+/* ---- POST endpoints ---- */
+
+static long long estimate_tokens(struct exchange *ex)
+{
+	long long out = 0;
+
+	if (oa.ep != OA_EMBEDDINGS) {
+		out = openai_int(ex->json, "max_completion_tokens", -1);
+		if (out < 0)
+			out = openai_int(ex->json, "max_tokens", ex->policy->default_max_tokens);
+		if (out < 0)
+			out = ex->policy->default_max_tokens;
+	}
+	return limit_estimate_tokens(ex->req.body.len) + out;
+}
+
+void serve_openai(struct exchange *ex)
+{
+	const char *body;
+	size_t len;
+
+	if (!endpoints[oa.ep].has_body) {
+		if (ex_limit(ex, 0))
+			serve_models(ex);
+		return;
+	}
+	if (!ex_limit(ex, estimate_tokens(ex)))
+		return;
+	if (oa.changed) {
+		body = json_object_to_json_string_ext(ex->json, JSON_C_TO_STRING_PLAIN |
+									JSON_C_TO_STRING_NOSLASHESCAPE);
+		len = strlen(body);
+	} else {
+		body = ex->req.body.data;
+		len = ex->req.body.len;
+	}
+	if (ex->stream)
+		call_streaming(ex, body, len);
+	else
+		ex_call_upstream(ex, "POST", endpoints[oa.ep].path, body, len);
+}
