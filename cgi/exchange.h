@@ -34,6 +34,10 @@ struct exchange {
 	bool usage_found;   /* ... with a usage object */
 	long long prompt_tokens, completion_tokens, total_tokens;
 	long long upstream_ms;
+	int64_t upstream_us;
+	bool priced;         /* cost_pico is known */
+	int64_t cost_pico;
+	bool admin;          /* an admin endpoint: not usage, not logged */
 };
 
 /* One line to the server's error log (stderr under both servers). */
@@ -63,6 +67,10 @@ void ex_call_upstream(struct exchange *ex, const char *method, const char *path,
 
 /* True for application/x-www-form-urlencoded. */
 bool ex_is_form(const char *content_type);
+
+/* Admin endpoints under a route (admin.c): <path>/_aigw/health, usage,
+ * metrics. Returns false when the path is not one of them. */
+bool serve_admin(struct exchange *ex);
 
 /* OpenAI mode (openai_route.c): parses and checks the JSON body (before the
  * block step), then serves the endpoint. */

@@ -327,6 +327,7 @@ static void call_streaming(struct exchange *ex, const char *body, size_t len)
 	sse_init(&oa.sse_parser, on_event, ex);
 	relay_call(&ex->proc->relay, &rq, &sink, &res);
 	ex->upstream_ms = (long long)(res.seconds * 1000);
+	ex->upstream_us = (int64_t)(res.seconds * 1e6);
 	if (res.began)
 		stream_end(ex, &res);
 	else

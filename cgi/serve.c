@@ -66,6 +66,10 @@ static void proc_load(struct gw_proc *proc)
 		limit_store_init(&proc->limits, p->state_dir);
 	}
 	proc->limits.hold_ms = proc->lock_hold_ms;
+	if (!proc->stats.dir || strcmp(proc->stats.dir, p->state_dir) != 0) {
+		stats_store_close(&proc->stats);
+		stats_store_init(&proc->stats, p->state_dir);
+	}
 }
 
 void proc_refresh_policy(struct gw_proc *proc, time_t now)
@@ -103,6 +107,9 @@ void proc_free(struct gw_proc *proc)
 	relay_cleanup(&proc->relay);
 	usage_log_close(&proc->usage);
 	limit_store_close(&proc->limits);
+	stats_store_close(&proc->stats);
+	for (size_t i = 0; i < proc->n_unpriced; i++)
+		free(proc->unpriced[i]);
 	free(proc->config_path);
 	memset(proc, 0, sizeof(*proc));
 }
@@ -331,11 +338,42 @@ bool ex_limit(struct exchange *ex, long long estimate)
 		return true;
 	snprintf(num, sizeof(num), "%lld", (long long)(v.retry_after_s > 0 ? v.retry_after_s : 1));
 	reply_header(&ex->reply, "Retry-After", num);
+	if (v.by_budget)
+		return ex_refuse(ex, 429, "insufficient_quota", "insufficient_quota",
+				 "Budget spent for this period", "budget");
 	if (v.by_tokens)
 		return ex_refuse(ex, 429, "insufficient_quota", "insufficient_quota",
 			      "Token limit reached for this window", "token_limit");
 	return ex_refuse(ex, 429, "rate_limit_exceeded", "rate_limit_exceeded",
 		      "Request limit reached for this window", "rate_limit");
+}
+
+/* Prices the answer from the [model] table; an unpriced model with tokens
+ * gets cost null and one warning per process, never a silent 0. */
+static void price_answer(struct exchange *ex)
+{
+	const struct gw_model *m;
+	struct gw_proc *proc = ex->proc;
+
+	if (ex->prompt_tokens == 0 && ex->completion_tokens == 0) {
+		ex->priced = true;
+		ex->cost_pico = 0;
+		return;
+	}
+	m = policy_model(ex->policy, ex->model);
+	if (m) {
+		ex->priced = true;
+		ex->cost_pico = ex->prompt_tokens * m->input_pico +
+				ex->completion_tokens * m->output_pico;
+		return;
+	}
+	for (size_t i = 0; i < proc->n_unpriced; i++)
+		if (strcmp(proc->unpriced[i], ex->model ? ex->model : "") == 0)
+			return;
+	gw_log("model \"%s\" has no [model] price: its usage is logged with cost_usd null",
+	       ex->model ? ex->model : "");
+	if (proc->n_unpriced < GW_ARRAY_LEN(proc->unpriced))
+		proc->unpriced[proc->n_unpriced++] = gw_strdup(ex->model ? ex->model : "");
 }
 
 /* Replaces the reservation by what the upstream reported (an error releases
@@ -351,7 +389,8 @@ static void settle_limits(struct exchange *ex)
 		actual = ex->usage_found ? ex->total_tokens : ex->ticket.estimate;
 	else if (ex->completion_tokens > 0 || ex->total_tokens > 0)
 		actual = ex->total_tokens; /* a stream cut short: what was seen */
-	rc = limit_settle(&ex->proc->limits, &ex->ticket, gw_now_ms(), actual);
+	rc = limit_settle(&ex->proc->limits, &ex->ticket, gw_now_ms(), actual,
+			  ex->priced ? ex->cost_pico : 0);
 	if (rc != GW_OK)
 		gw_log("request %s: cannot settle tokens in %s: %s", ex->request_id,
 			  ex->policy->state_dir, gw_strerror(rc));
@@ -378,6 +417,7 @@ void ex_relay_answer(struct exchange *ex, struct relay_result *res)
 	json_object *answer;
 
 	ex->upstream_ms = (long long)(res->seconds * 1000);
+	ex->upstream_us = (int64_t)(res->seconds * 1e6);
 	switch (res->err) {
 	case GW_OK:
 		break;
@@ -492,24 +532,58 @@ static void serve_prompt(struct exchange *ex)
 	free(body);
 }
 
-/* ---- admin endpoints ---- */
-
-static bool serve_admin(struct exchange *ex)
-{
-	static const char health[] = "{\"status\":\"ok\"}";
-
-	if (strncmp(ex->subpath, "/_aigw/", 7) != 0)
-		return false;
-	ex->reason = "admin";
-	if (strcmp(ex->subpath, "/_aigw/health") == 0) {
-		reply_send(&ex->reply, 200, "application/json", health, sizeof(health) - 1);
-		return true;
-	}
-	ex_refuse(ex, 404, "invalid_request_error", "not_found", "No such admin endpoint", "admin");
-	return true;
-}
 
 /* ---- one request ---- */
+
+/* Metric labels stay bounded: a model nobody configured counts as "other". */
+static const char *model_label(const struct exchange *ex)
+{
+	const struct gw_policy *p = ex->policy;
+
+	if (!ex->model || !*ex->model)
+		return "";
+	if (policy_model(p, ex->model))
+		return ex->model;
+	for (size_t i = 0; i < p->n_upstreams; i++)
+		if (p->upstreams[i]->model && strcmp(p->upstreams[i]->model, ex->model) == 0)
+			return ex->model;
+	for (size_t i = 0; i < p->n_consumers; i++)
+		if (list_has(&p->consumers[i]->models, ex->model))
+			return ex->model;
+	return "other";
+}
+
+static void record_stats(struct exchange *ex, const struct timespec *now)
+{
+	struct stats_key k;
+	struct stats_values v = { 0 };
+	int64_t total_us = (now->tv_sec - ex->start.tv_sec) * 1000000LL +
+			   (now->tv_nsec - ex->start.tv_nsec) / 1000;
+	int64_t overhead_us = total_us - (ex->upstream_us > 0 ? ex->upstream_us : 0);
+	bool rebuilt = false;
+
+	memset(&k, 0, sizeof(k));
+	snprintf(k.consumer, sizeof(k.consumer), "%s", ex->consumer ? ex->consumer->name : "");
+	snprintf(k.route, sizeof(k.route), "%s", ex->route ? ex->route->name : "");
+	snprintf(k.model, sizeof(k.model), "%s", model_label(ex));
+	k.status = ex->reply.status;
+	v.requests = 1;
+	v.prompt_tokens = ex->prompt_tokens;
+	v.completion_tokens = ex->completion_tokens;
+	v.cost_pico = ex->priced ? ex->cost_pico : 0;
+	v.unpriced = ex->priced ? 0 : 1;
+	if (stats_record(&ex->proc->stats, (int64_t)ex->start.tv_sec * 1000, &k, &v,
+			 ex->upstream_us > 0 ? ex->upstream_us : -1,
+			 overhead_us < 0 ? 0 : overhead_us, &rebuilt) < 0 &&
+	    !ex->proc->stats_warned) {
+		gw_log("cannot update the usage totals in %s: %s", ex->policy->state_dir,
+		       strerror(errno));
+		ex->proc->stats_warned = true;
+	}
+	if (rebuilt)
+		gw_log("a usage totals file in %s was damaged; it was moved aside and started anew",
+		       ex->policy->state_dir);
+}
 
 static void finish(struct exchange *ex)
 {
@@ -533,6 +607,9 @@ static void finish(struct exchange *ex)
 	u.total_tokens = ex->total_tokens;
 	u.latency_ms = ms;
 	u.upstream_ms = ex->upstream_ms;
+	u.priced = ex->priced;
+	u.cost_pico = ex->cost_pico;
+	record_stats(ex, &now);
 	if (usage_log_write(&ex->proc->usage, &u) < 0 && !ex->proc->usage.warned) {
 		gw_log("cannot write the usage log %s: %s", ex->proc->usage.path,
 			  strerror(errno));
@@ -586,7 +663,8 @@ void serve(struct gw_proc *proc, struct gw_io *io)
 	}
 	if (!ex.reply.started && !ex.reply.client_gone)
 		ex_refuse(&ex, 500, "server_error", "internal", "Internal error", "internal");
-	if (ex.policy) {
+	if (ex.policy && !ex.admin) {
+		price_answer(&ex);
 		settle_limits(&ex);
 		finish(&ex);
 	}

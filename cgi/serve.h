@@ -10,6 +10,7 @@
 
 #include "io.h"
 #include "limit.h"
+#include "stats.h"
 #include "policy.h"
 #include "relay.h"
 #include "usage.h"
@@ -23,6 +24,10 @@ struct gw_proc {
 	struct relay relay;
 	struct usage_log usage;
 	struct limit_store limits;
+	struct stats_store stats;
+	bool stats_warned;
+	char *unpriced[32];         /* models already warned about (no price) */
+	size_t n_unpriced;
 	unsigned lock_hold_ms;      /* test hook, from AIGW_TEST_LOCK_HOLD_MS */
 	unsigned long long served;
 	volatile sig_atomic_t *reopen_logs; /* set by SIGHUP, or NULL */

@@ -30,6 +30,59 @@ void limit_window(enum gw_window w, int64_t now_ms, int64_t *start, int64_t *end
 	*end = *start + len;
 }
 
+void limit_month(int64_t now_ms, int64_t *start, int64_t *end)
+{
+	time_t t = (time_t)(now_ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	tm.tm_mday = 1;
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	*start = (int64_t)timegm(&tm) * 1000;
+	tm.tm_mon += 1;
+	*end = (int64_t)timegm(&tm) * 1000;
+}
+
+/* Budgets: the day and the month windows of the cost counters. */
+static void roll_cost(struct limit_counter *k, bool month, int64_t now_ms)
+{
+	int64_t start, end;
+
+	if (month)
+		limit_month(now_ms, &start, &end);
+	else
+		limit_window(GW_WIN_DAY, now_ms, &start, &end);
+	if (k->start < start) {
+		k->start = start;
+		k->used = 0;
+		k->reserved = 0;
+	}
+}
+
+static int64_t cost_seconds_to_end(bool month, int64_t now_ms)
+{
+	int64_t start, end;
+	if (month)
+		limit_month(now_ms, &start, &end);
+	else
+		limit_window(GW_WIN_DAY, now_ms, &start, &end);
+	return (end - now_ms + 999) / 1000;
+}
+
+static bool check_budget(struct limit_counter *k, int64_t budget, bool month, int64_t now_ms,
+			 struct limit_verdict *v)
+{
+	if (budget <= 0)
+		return true;
+	roll_cost(k, month, now_ms);
+	if (k->used < budget)
+		return true;
+	v->by_budget = true;
+	if (cost_seconds_to_end(month, now_ms) > v->retry_after_s)
+		v->retry_after_s = cost_seconds_to_end(month, now_ms);
+	return false;
+}
+
 long long limit_estimate_tokens(size_t bytes)
 {
 	return (long long)((bytes + 3) / 4);
@@ -98,6 +151,8 @@ static bool check(struct limit_counters *c, const struct gw_limits *l, int64_t n
 			}
 		}
 	}
+	room = check_budget(&c->cost_day, l->budget_day, false, now_ms, v) && room;
+	room = check_budget(&c->cost_month, l->budget_month, true, now_ms, v) && room;
 	return room;
 }
 
@@ -133,8 +188,16 @@ bool limit_admit(struct limit_counters *c, const struct gw_limits *l, int64_t no
 
 void limit_settle_counters(struct limit_counters *c, const struct gw_limits *l,
 			   int64_t reserved_at_ms, int64_t now_ms, long long estimate,
-			   long long actual)
+			   long long actual, int64_t cost_pico)
 {
+	if (cost_pico > 0 && l->budget_day > 0) {
+		roll_cost(&c->cost_day, false, now_ms);
+		c->cost_day.used += cost_pico;
+	}
+	if (cost_pico > 0 && l->budget_month > 0) {
+		roll_cost(&c->cost_month, true, now_ms);
+		c->cost_month.used += cost_pico;
+	}
 	for (int w = GW_WIN_MINUTE; w < GW_WIN__MAX; w++) {
 		struct limit_counter *k = &c->token[w];
 		int64_t at_start, at_end;
@@ -174,7 +237,7 @@ size_t limit_scopes(const struct gw_route *r, const struct gw_consumer *c,
 /* ---- the state files ---- */
 
 #define SLOT_MAGIC 0x4c574741u /* "AGWL" */
-#define SLOT_VERSION 1u
+#define SLOT_VERSION 2u
 
 /* One copy of a scope's counters; a file holds two. */
 struct limit_slot {
@@ -217,6 +280,10 @@ static void rebuild_full(struct limit_counters *c, const struct gw_limits *l, in
 		c->query[w] = (struct limit_counter){ start, l->query[w], 0 };
 		c->token[w] = (struct limit_counter){ start, l->token[w], 0 };
 	}
+	roll_cost(&c->cost_day, false, now_ms);
+	c->cost_day.used = l->budget_day;
+	roll_cost(&c->cost_month, true, now_ms);
+	c->cost_month.used = l->budget_month;
 }
 
 /* Reads the newer valid copy. Returns its seq (0 for a new file), or -1 when
@@ -417,16 +484,16 @@ int limit_take(struct limit_store *s, const struct limit_scope *scopes, size_t n
 	return rc;
 }
 
-static bool has_token_limits(const struct gw_limits *l)
+static bool settles(const struct gw_limits *l)
 {
 	for (int w = 0; w < GW_WIN__MAX; w++)
 		if (l->token[w] > 0)
 			return true;
-	return false;
+	return l->budget_day > 0 || l->budget_month > 0;
 }
 
 int limit_settle(struct limit_store *s, struct limit_ticket *t, int64_t now_ms,
-		 long long actual)
+		 long long actual, int64_t cost_pico)
 {
 	int rc = GW_OK;
 
@@ -438,7 +505,7 @@ int limit_settle(struct limit_store *s, struct limit_ticket *t, int64_t now_ms,
 		int64_t seq;
 		int fd;
 
-		if (!has_token_limits(t->scopes[i].limits))
+		if (!settles(t->scopes[i].limits))
 			continue;
 		fd = lock_scope(s, t->scopes[i].file);
 		if (fd < 0) {
@@ -450,7 +517,8 @@ int limit_settle(struct limit_store *s, struct limit_ticket *t, int64_t now_ms,
 			rebuild_full(&c, t->scopes[i].limits, now_ms);
 			seq = 0;
 		}
-		limit_settle_counters(&c, t->scopes[i].limits, t->at_ms, now_ms, t->estimate, actual);
+		limit_settle_counters(&c, t->scopes[i].limits, t->at_ms, now_ms, t->estimate, actual,
+				      cost_pico);
 		if (write_slot(fd, &c, (uint64_t)seq + 1) < 0)
 			rc = GW_EIO;
 		lock_fd(fd, F_UNLCK);

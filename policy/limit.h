@@ -31,13 +31,19 @@ struct limit_counter {
 struct limit_counters {
 	struct limit_counter query[GW_WIN__MAX];
 	struct limit_counter token[GW_WIN__MAX];
+	struct limit_counter cost_day;   /* pico-USD spent today (UTC) */
+	struct limit_counter cost_month; /* pico-USD spent this calendar month (UTC) */
 };
+
+/* The calendar month (UTC) that holds now_ms, as [*start, *end) in ms. */
+void limit_month(int64_t now_ms, int64_t *start, int64_t *end);
 
 /* What the caller learns from an admission, for the answer's headers. */
 struct limit_verdict {
 	bool limited;       /* some window applied */
 	bool admitted;
 	bool by_tokens;     /* refused (or reported) by a token window */
+	bool by_budget;     /* refused by a budget */
 	long long limit;    /* of the tightest window */
 	long long remaining;
 	int64_t reset_s;    /* seconds until that window ends */
@@ -46,17 +52,18 @@ struct limit_verdict {
 
 /* Pure admission on in-memory counters: rolls windows that ended, admits
  * when every limited window has room (requests: used < limit; tokens:
- * used + reserved < limit), and then counts the request and reserves
- * estimate tokens. Refused requests change nothing but rolled windows.
+ * used + reserved < limit; budgets: spent < budget), and then counts the
+ * request and reserves estimate tokens. Refused requests change nothing but rolled windows.
  * Fills v (merging with what it already holds from other scopes). */
 bool limit_admit(struct limit_counters *c, const struct gw_limits *l, int64_t now_ms,
 		 long long estimate, struct limit_verdict *v);
 
 /* Pure settlement: replaces the reservation made at reserved_at_ms by the
- * actual token count (actual < 0: an error, release the reservation only). */
+ * actual token count (actual < 0: an error, release the reservation only),
+ * and adds cost_pico to the budgets' spending. */
 void limit_settle_counters(struct limit_counters *c, const struct gw_limits *l,
 			   int64_t reserved_at_ms, int64_t now_ms, long long estimate,
-			   long long actual);
+			   long long actual, int64_t cost_pico);
 
 /* A scope whose windows apply to a request. */
 struct limit_scope {
@@ -104,9 +111,10 @@ int limit_take(struct limit_store *s, const struct limit_scope *scopes, size_t n
 	       int64_t now_ms, long long estimate, struct limit_verdict *v,
 	       struct limit_ticket *t, bool *damaged);
 
-/* Settles t with the upstream's total_tokens (actual < 0: release). */
+/* Settles t with the upstream's total_tokens (actual < 0: release) and the
+ * answer's cost in pico-USD. */
 int limit_settle(struct limit_store *s, struct limit_ticket *t, int64_t now_ms,
-		 long long actual);
+		 long long actual, int64_t cost_pico);
 
 /* Clears every window of a consumer (all its scope files). Returns the
  * number of files cleared, or -1 with errno. */

@@ -18,7 +18,7 @@
 #define POLICY_MAX_INCLUDE_DEPTH 8
 #define POLICY_MAX_KEY_FILE 4096
 
-enum section_kind { SEC_NONE, SEC_GATEWAY, SEC_UPSTREAM, SEC_AUTH, SEC_CONSUMER, SEC_ROUTE };
+enum section_kind { SEC_NONE, SEC_GATEWAY, SEC_UPSTREAM, SEC_AUTH, SEC_CONSUMER, SEC_ROUTE, SEC_MODEL };
 
 /* Parser state while one file is read. */
 struct load_ctx {
@@ -203,6 +203,8 @@ static const struct key_def auth_keys[] = {
 static const struct key_def consumer_keys[] = {
 	K_CUSTOM("credential"),
 	K_CUSTOM("credential_sha256"),
+	K_CUSTOM("budget_per_day"),
+	K_CUSTOM("budget_per_month"),
 	K_LIST(gw_consumer, "models", models),
 	LIMIT_KEYS(gw_consumer),
 };
@@ -225,6 +227,12 @@ static const struct key_def route_keys[] = {
 	LIMIT_KEYS(gw_route),
 };
 
+static const struct key_def model_keys[] = {
+	K_CUSTOM("input_per_1m"),
+	K_CUSTOM("output_per_1m"),
+	K_LIST(gw_model, "aliases", aliases),
+};
+
 struct section_def {
 	const char *name;
 	enum section_kind kind;
@@ -239,6 +247,7 @@ static const struct section_def sections[] = {
 	{ "auth", SEC_AUTH, false, auth_keys, GW_ARRAY_LEN(auth_keys) },
 	{ "consumer", SEC_CONSUMER, true, consumer_keys, GW_ARRAY_LEN(consumer_keys) },
 	{ "route", SEC_ROUTE, true, route_keys, GW_ARRAY_LEN(route_keys) },
+	{ "model", SEC_MODEL, true, model_keys, GW_ARRAY_LEN(model_keys) },
 };
 
 /* Stores value into the field k describes; returns 0 or -1 after reporting. */
@@ -287,6 +296,37 @@ static int store_value(struct load_ctx *ctx, const struct key_def *k, void *obj,
 		break;
 	}
 	return -1;
+}
+
+int policy_parse_decimal(const char *s, int digits, int64_t max, int64_t *out)
+{
+	int64_t v = 0;
+	int frac = -1;
+
+	if (!*s || *s == '.')
+		return -1;
+	for (; *s; s++) {
+		if (*s == '.' && frac < 0) {
+			frac = 0;
+			continue;
+		}
+		if (*s < '0' || *s > '9')
+			return -1;
+		if (frac >= 0 && ++frac > digits)
+			return -1;
+		if (v > (INT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	for (int k = frac < 0 ? 0 : frac; k < digits; k++) {
+		if (v > INT64_MAX / 10)
+			return -1;
+		v *= 10;
+	}
+	if (frac == 0 || v > max)
+		return -1;
+	*out = v;
+	return 0;
 }
 
 /* ---- keys that need more than a table row ---- */
@@ -401,10 +441,22 @@ static void custom_upstream(struct load_ctx *ctx, const char *name, const char *
 		ERR(ctx, "%s: the key contains a line break", name);
 }
 
+/* Money: at most $9,000,000, to the pico-dollar. */
+#define MAX_USD_PICO 9000000000000000000LL
+
 static void custom_consumer(struct load_ctx *ctx, const char *name, const char *value)
 {
 	static const char *const cred[] = { "credential", "credential_sha256" };
 	struct gw_consumer *c = ctx->obj;
+
+	if (strncmp(name, "budget_", 7) == 0) {
+		int64_t *field = strcmp(name, "budget_per_day") == 0 ? &c->limits.budget_day
+								     : &c->limits.budget_month;
+		if (policy_parse_decimal(value, 12, MAX_USD_PICO, field) < 0 || *field == 0)
+			ERR(ctx, "%s: expected an amount of US dollars above 0, such as 25 or 2.50, got \"%s\"",
+			    name, value);
+		return;
+	}
 
 	if (exclusive_clash(ctx, name, cred, 2))
 		return;
@@ -453,6 +505,24 @@ static void custom_route(struct load_ctx *ctx, const char *name, const char *val
 		else
 			ERR(ctx, "api: expected chat or completions, got \"%s\"", value);
 	}
+}
+
+static void custom_model(struct load_ctx *ctx, const char *name, const char *value)
+{
+	struct gw_model *m = ctx->obj;
+	bool input = strcmp(name, "input_per_1m") == 0;
+
+	/* USD per million tokens with 6 decimals is exactly pico-USD per token */
+	if (policy_parse_decimal(value, 6, 1000000000000LL, input ? &m->input_pico
+								     : &m->output_pico) < 0) {
+		ERR(ctx, "%s: expected US dollars per million tokens with at most 6 decimals, got \"%s\"",
+		    name, value);
+		return;
+	}
+	if (input)
+		m->has_input = true;
+	else
+		m->has_output = true;
 }
 
 /* ---- sections ---- */
@@ -509,6 +579,15 @@ static void *section_new(struct load_ctx *ctx, enum section_kind kind, const cha
 		p->routes[p->n_routes++] = r;
 		return r;
 	}
+	case SEC_MODEL: {
+		struct gw_model *m = gw_calloc(1, sizeof(*m));
+		m->name = gw_strdup(name);
+		m->file = ctx->file;
+		m->line = ctx->line;
+		p->models = gw_realloc(p->models, (p->n_models + 1) * sizeof(m));
+		p->models[p->n_models++] = m;
+		return m;
+	}
 	case SEC_GATEWAY:
 		return p;
 	case SEC_AUTH:
@@ -528,6 +607,12 @@ static bool section_exists(const struct gw_policy *p, enum section_kind kind, co
 		return policy_upstream(p, name) != NULL;
 	if (kind == SEC_CONSUMER)
 		return policy_consumer(p, name) != NULL;
+	if (kind == SEC_MODEL) {
+		for (size_t i = 0; i < p->n_models; i++)
+			if (strcmp(p->models[i]->name, name) == 0)
+				return true;
+		return false;
+	}
 	for (size_t i = 0; i < p->n_routes; i++)
 		if (strcmp(p->routes[i]->name, name) == 0)
 			return true;
@@ -536,7 +621,7 @@ static bool section_exists(const struct gw_policy *p, enum section_kind kind, co
 
 static bool valid_name(const char *s)
 {
-	if (!*s)
+	if (!*s || strlen(s) > 63)
 		return false;
 	for (; *s; s++)
 		if (!isalnum((unsigned char)*s) && !strchr("-_.", *s))
@@ -566,12 +651,12 @@ static void section_begin(struct load_ctx *ctx, const char *header)
 		if (strcmp(sections[i].name, kind) == 0)
 			sd = &sections[i];
 	if (!sd) {
-		ERR(ctx, "unknown section [%s]; expected gateway, upstream NAME, auth, consumer NAME or route NAME",
+		ERR(ctx, "unknown section [%s]; expected gateway, upstream NAME, auth, consumer NAME, route NAME or model NAME",
 		    n >= 1 ? kind : "");
 		return;
 	}
 	if (sd->named && (n != 2 || !valid_name(name))) {
-		ERR(ctx, "[%s] needs one name of letters, digits, '-', '_' or '.', as [%s NAME]",
+		ERR(ctx, "[%s] needs one name of at most 63 letters, digits, '-', '_' or '.', as [%s NAME]",
 		    sd->name, sd->name);
 		return;
 	}
@@ -695,6 +780,9 @@ static int handler_cb(void *user, const char *section, const char *name, const c
 		break;
 	case SEC_ROUTE:
 		custom_route(ctx, name, value);
+		break;
+	case SEC_MODEL:
+		custom_model(ctx, name, value);
 		break;
 	default:
 		break;
@@ -915,6 +1003,16 @@ static void validate(struct gw_policy *p, struct gw_diag *d, const char *main_fi
 	validate_consumers(p, d);
 	for (size_t i = 0; i < p->n_routes; i++)
 		validate_route(p, p->routes[i], d);
+	for (size_t i = 0; i < p->n_models; i++) {
+		struct gw_model *m = p->models[i];
+		if (!m->has_input || !m->has_output)
+			SEMANTIC(d, m, "[model %s] needs input_per_1m and output_per_1m", m->name);
+		for (size_t k = 0; k < i; k++)
+			for (size_t a = 0; a < m->aliases.n; a++)
+				if (policy_model(p, m->aliases.v[a]) == p->models[k])
+					SEMANTIC(d, m, "[model %s] alias %s is already [model %s]",
+						 m->name, m->aliases.v[a], p->models[k]->name);
+	}
 	qsort(p->routes, p->n_routes, sizeof(*p->routes), route_cmp);
 }
 
@@ -963,6 +1061,16 @@ struct gw_consumer *policy_consumer(const struct gw_policy *p, const char *name)
 	for (size_t i = 0; i < p->n_consumers; i++)
 		if (strcmp(p->consumers[i]->name, name) == 0)
 			return p->consumers[i];
+	return NULL;
+}
+
+const struct gw_model *policy_model(const struct gw_policy *p, const char *name)
+{
+	if (!name)
+		return NULL;
+	for (size_t i = 0; i < p->n_models; i++)
+		if (strcmp(p->models[i]->name, name) == 0 || list_has(&p->models[i]->aliases, name))
+			return p->models[i];
 	return NULL;
 }
 
@@ -1022,6 +1130,12 @@ void policy_free(struct gw_policy *p)
 	}
 	for (size_t i = 0; i < p->n_routes; i++)
 		route_free(p->routes[i]);
+	for (size_t i = 0; i < p->n_models; i++) {
+		free(p->models[i]->name);
+		list_free(&p->models[i]->aliases);
+		free(p->models[i]);
+	}
+	free(p->models);
 	free(p->upstreams);
 	free(p->consumers);
 	free(p->routes);

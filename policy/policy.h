@@ -6,6 +6,7 @@
 #include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -30,6 +31,21 @@ enum gw_window {
 struct gw_limits {
 	long long query[GW_WIN__MAX];
 	long long token[GW_WIN__MAX];
+	int64_t budget_day;   /* pico-USD (1e-12 $); 0: no budget */
+	int64_t budget_month; /* pico-USD, calendar month in UTC */
+};
+
+/* A price from the [model NAME] table. Money is kept as integer pico-USD
+ * (1e-12 dollars), so a price per million tokens is exactly pico-USD per
+ * token and totals never drift. */
+struct gw_model {
+	char *name;
+	struct gw_list aliases;
+	int64_t input_pico;  /* per prompt token */
+	int64_t output_pico; /* per completion token */
+	bool has_input, has_output;
+	const char *file;
+	int line;
 };
 
 struct gw_upstream {
@@ -114,6 +130,8 @@ struct gw_policy {
 	size_t n_consumers;
 	struct gw_route **routes; /* sorted by path length, longest first */
 	size_t n_routes;
+	struct gw_model **models;
+	size_t n_models;
 	char **files; /* every file name read, owned here; structs point into it */
 	size_t n_files;
 	struct gw_stamp *stamps;
@@ -145,6 +163,14 @@ bool policy_changed(const struct gw_policy *p);
 const struct gw_route *policy_route(const struct gw_policy *p, const char *path);
 
 struct gw_consumer *policy_consumer(const struct gw_policy *p, const char *name);
+/* The priced model called name (or with name among its aliases), or NULL. */
+const struct gw_model *policy_model(const struct gw_policy *p, const char *name);
+
+/* Parses a non-negative decimal ("0.15", "12", "0.0375"; no exponent) as an
+ * integer count of 10^-digits units: "0.15" with digits 6 is 150000.
+ * Returns 0, or -1 when malformed, with more than digits decimal places, or
+ * when the result would exceed max. */
+int policy_parse_decimal(const char *s, int digits, int64_t max, int64_t *out);
 struct gw_upstream *policy_upstream(const struct gw_policy *p, const char *name);
 
 /* Parses a boolean as the policy does (true/false, yes/no, on/off, 1/0). */

@@ -1,6 +1,7 @@
 /* usage.c: JSON Lines usage log with locked single-write appends. */
 #include "usage.h"
 #include "gw.h"
+#include "stats.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +64,13 @@ char *usage_format(const struct usage_record *r)
 	json_object_object_add(o, "total_tokens", json_object_new_int64(r->total_tokens));
 	json_object_object_add(o, "latency_ms", json_object_new_int64(r->latency_ms));
 	json_object_object_add(o, "upstream_ms", json_object_new_int64(r->upstream_ms));
+	if (r->priced) {
+		char usd[40];
+		stats_format_usd(r->cost_pico, usd);
+		json_object_object_add(o, "cost_usd", json_object_new_double_s((double)r->cost_pico / 1e12, usd));
+	} else {
+		json_object_object_add(o, "cost_usd", NULL);
+	}
 	if (r->reason)
 		add_str(o, "reason", r->reason);
 	line = gw_asprintf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |

@@ -5,6 +5,7 @@
 #define GW_USAGE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -24,6 +25,8 @@ struct usage_record {
 	long long total_tokens;
 	long long latency_ms;
 	long long upstream_ms;
+	bool priced;       /* cost_pico is known; else cost_usd is null */
+	int64_t cost_pico; /* pico-USD (1e-12 $) */
 };
 
 /* An open usage log; one per process. */

@@ -1,0 +1,181 @@
+/* admin.c: the admin endpoints under every route: <path>/_aigw/health (open),
+ * <path>/_aigw/usage and <path>/_aigw/metrics (admin_key). Their numbers come
+ * from the shared stats store, so they are totals over every process. */
+#include "auth.h"
+#include "exchange.h"
+#include "gw.h"
+#include "limit.h"
+#include "metrics.h"
+#include "query.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Longest since/until range served, in days. */
+#define ADMIN_MAX_DAYS 400
+
+static bool admin_key_ok(struct exchange *ex)
+{
+	const struct gw_auth *a = &ex->policy->auth;
+
+	if (auth_is_admin(ex->policy, request_bearer(&ex->req)))
+		return true;
+	for (size_t i = 0; i < a->keys.n; i++)
+		if (auth_is_admin(ex->policy, request_header(&ex->req, a->keys.v[i])))
+			return true;
+	return false;
+}
+
+/* "YYYY-MM-DD" to the ms of that day's 00:00 UTC; -1 when malformed. */
+static int64_t parse_day(const char *s)
+{
+	struct tm tm;
+	char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%d", &tm);
+	if (!end || *end || strlen(s) != 10)
+		return -1;
+	return (int64_t)timegm(&tm) * 1000;
+}
+
+static void format_day(int64_t ms, char out[16])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 16, "%Y-%m-%d", &tm);
+}
+
+/* Sums the day files from from_ms to to_ms (inclusive days). */
+static json_object *period(struct exchange *ex, int64_t from_ms, int64_t to_ms)
+{
+	struct usage_period p;
+	char since[16], until[16];
+
+	usage_period_init(&p);
+	for (int64_t d = from_ms; d <= to_ms; d += 86400000LL) {
+		struct stats_file f;
+		char name[32];
+		size_t n;
+
+		stats_day_name(d, name);
+		if (stats_open_read(ex->policy->state_dir, name, &f) < 0)
+			continue;
+		struct stats_row *rows = stats_snapshot(&f, &n, NULL);
+		usage_period_add(&p, rows, n);
+		free(rows);
+		stats_file_close(&f);
+	}
+	format_day(from_ms, since);
+	format_day(to_ms, until);
+	return usage_period_finish(&p, since, until);
+}
+
+static bool bad_range(struct exchange *ex, const char *why)
+{
+	return ex_refuse(ex, 400, "invalid_request_error", "invalid_range", why, "admin");
+}
+
+static void serve_usage(struct exchange *ex)
+{
+	const char *q = ex->req.query;
+	int64_t now = gw_now_ms(), today, day_end, month_start, month_end;
+	json_object *out = json_object_new_object();
+	char *since = NULL, *until = NULL;
+	size_t len;
+	const char *text;
+
+	limit_window(GW_WIN_DAY, now, &today, &day_end);
+	limit_month(now, &month_start, &month_end);
+	json_object_object_add(out, "today", period(ex, today, today));
+	json_object_object_add(out, "month", period(ex, month_start, today));
+	query_get(q, strlen(q), "since", &since, &len);
+	query_get(q, strlen(q), "until", &until, &len);
+	if (since || until) {
+		int64_t from = since ? parse_day(since) : month_start;
+		int64_t to = until ? parse_day(until) : today;
+		if (from < 0 || to < 0) {
+			bad_range(ex, "since and until take a date as YYYY-MM-DD");
+			goto done;
+		}
+		if (to < from || (to - from) / 86400000LL >= ADMIN_MAX_DAYS) {
+			bad_range(ex, "until must not be before since, and the range at most 400 days");
+			goto done;
+		}
+		json_object_object_add(out, "range", period(ex, from, to));
+	}
+	text = json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN |
+							   JSON_C_TO_STRING_NOSLASHESCAPE);
+	reply_header(&ex->reply, "Cache-Control", "no-store");
+	reply_send(&ex->reply, 200, "application/json", text, strlen(text));
+done:
+	free(since);
+	free(until);
+	json_object_put(out);
+}
+
+static void serve_metrics(struct exchange *ex)
+{
+	static const struct stats_header empty;
+	struct gw_buf out = { 0 };
+	struct stats_file f;
+	struct stats_header h;
+	struct stats_row *rows = NULL;
+	size_t n = 0;
+
+	if (stats_open_read(ex->policy->state_dir, "total", &f) == 0) {
+		rows = stats_snapshot(&f, &n, &h);
+		stats_file_close(&f);
+	} else {
+		h = empty;
+	}
+	metrics_render(rows, n, &h, &out);
+	reply_send(&ex->reply, 200, "text/plain; version=0.0.4; charset=utf-8", buf_str(&out),
+		   out.len);
+	buf_free(&out);
+	free(rows);
+}
+
+bool serve_admin(struct exchange *ex)
+{
+	static const char health[] = "{\"status\":\"ok\"}";
+	const char *what = ex->subpath;
+
+	if (strncmp(what, "/_aigw/", 7) != 0)
+		return false;
+	ex->admin = true;
+	what += 7;
+	if (strcmp(what, "health") == 0) {
+		reply_header(&ex->reply, "Cache-Control", "no-store");
+		reply_send(&ex->reply, 200, "application/json", health, sizeof(health) - 1);
+		return true;
+	}
+	if (strcmp(what, "usage") != 0 && strcmp(what, "metrics") != 0) {
+		ex_refuse(ex, 404, "invalid_request_error", "not_found", "No such admin endpoint",
+			  "admin");
+		return true;
+	}
+	if (strcmp(ex->req.method, "GET") != 0) {
+		reply_header(&ex->reply, "Allow", "GET");
+		ex_refuse(ex, 405, "invalid_request_error", "method_not_allowed", "Use GET", "admin");
+		return true;
+	}
+	if (!ex->policy->has_admin_sha256) {
+		ex_refuse(ex, 403, "permission_error", "admin_disabled",
+			  "Admin endpoints are off: set admin_key in [gateway]", "admin");
+		return true;
+	}
+	if (!admin_key_ok(ex)) {
+		ex_refuse(ex, 401, "invalid_request_error", "invalid_admin_key",
+			  "Missing or wrong admin key", "admin");
+		return true;
+	}
+	if (strcmp(what, "usage") == 0)
+		serve_usage(ex);
+	else
+		serve_metrics(ex);
+	return true;
+}

@@ -1,0 +1,210 @@
+/* metrics.c: Prometheus text and usage JSON from usage totals. */
+#include "metrics.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+void metrics_escape(const char *s, struct gw_buf *out)
+{
+	for (; *s; s++) {
+		if (*s == '\\')
+			buf_puts(out, "\\\\");
+		else if (*s == '"')
+			buf_puts(out, "\\\"");
+		else if (*s == '\n')
+			buf_puts(out, "\\n");
+		else
+			buf_append(out, s, 1);
+	}
+}
+
+static void label(struct gw_buf *out, const char *name, const char *value, bool first)
+{
+	buf_printf(out, "%s%s=\"", first ? "" : ",", name);
+	metrics_escape(value, out);
+	buf_puts(out, "\"");
+}
+
+static int64_t get64(json_object *o, const char *k)
+{
+	json_object *v;
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
+}
+
+static void add64(json_object *o, const char *k, int64_t d)
+{
+	json_object_object_add(o, k, json_object_new_int64(get64(o, k) + d));
+}
+
+/* Groups rows by (consumer, model) for the token and cost series. */
+static json_object *by_consumer_model(const struct stats_row *rows, size_t n)
+{
+	json_object *g = json_object_new_object();
+
+	for (size_t i = 0; i < n; i++) {
+		char key[2 * STATS_NAME + 2];
+		json_object *e;
+		snprintf(key, sizeof(key), "%s\n%s", rows[i].key.consumer, rows[i].key.model);
+		if (!json_object_object_get_ex(g, key, &e)) {
+			e = json_object_new_object();
+			json_object_object_add(g, key, e);
+		}
+		add64(e, "prompt", rows[i].v.prompt_tokens);
+		add64(e, "completion", rows[i].v.completion_tokens);
+		add64(e, "cost", rows[i].v.cost_pico);
+	}
+	return g;
+}
+
+static void histogram(struct gw_buf *out, const char *name, const char *help,
+		      const struct stats_histogram *h)
+{
+	int64_t cum = 0;
+
+	buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (int b = 0; b < STATS_BUCKETS; b++) {
+		cum += h->bucket[b];
+		buf_printf(out, "%s_bucket{le=\"%g\"} %" PRId64 "\n", name, stats_bucket_le[b], cum);
+	}
+	buf_printf(out, "%s_bucket{le=\"+Inf\"} %" PRId64 "\n", name, h->count);
+	buf_printf(out, "%s_sum %.6f\n%s_count %" PRId64 "\n", name, (double)h->sum_us / 1e6, name,
+		   h->count);
+}
+
+void metrics_render(const struct stats_row *rows, size_t n, const struct stats_header *h,
+		    struct gw_buf *out)
+{
+	json_object *g;
+
+	buf_puts(out, "# HELP aigw_requests_total Requests finished by the gateway.\n"
+		      "# TYPE aigw_requests_total counter\n");
+	for (size_t i = 0; i < n; i++) {
+		buf_puts(out, "aigw_requests_total{");
+		label(out, "consumer", rows[i].key.consumer, true);
+		label(out, "route", rows[i].key.route, false);
+		label(out, "model", rows[i].key.model, false);
+		buf_printf(out, ",status=\"%d\"} %" PRId64 "\n", rows[i].key.status,
+			   rows[i].v.requests);
+	}
+	g = by_consumer_model(rows, n);
+	buf_puts(out, "# HELP aigw_tokens_total Tokens reported by the upstream.\n"
+		      "# TYPE aigw_tokens_total counter\n");
+	json_object_object_foreach(g, key, e) {
+		const char *nl = strchr(key, '\n');
+		char consumer[STATS_NAME];
+		snprintf(consumer, sizeof(consumer), "%.*s", (int)(nl - key), key);
+		for (int kind = 0; kind < 2; kind++) {
+			buf_puts(out, "aigw_tokens_total{");
+			label(out, "consumer", consumer, true);
+			label(out, "model", nl + 1, false);
+			buf_printf(out, ",kind=\"%s\"} %" PRId64 "\n", kind ? "completion" : "prompt",
+				   get64(e, kind ? "completion" : "prompt"));
+		}
+	}
+	buf_puts(out, "# HELP aigw_cost_usd_total Cost of the answers in US dollars.\n"
+		      "# TYPE aigw_cost_usd_total counter\n");
+	json_object_object_foreach(g, key2, e2) {
+		const char *nl = strchr(key2, '\n');
+		char consumer[STATS_NAME], usd[40];
+		snprintf(consumer, sizeof(consumer), "%.*s", (int)(nl - key2), key2);
+		stats_format_usd(get64(e2, "cost"), usd);
+		buf_puts(out, "aigw_cost_usd_total{");
+		label(out, "consumer", consumer, true);
+		label(out, "model", nl + 1, false);
+		buf_printf(out, "} %s\n", usd);
+	}
+	json_object_put(g);
+	histogram(out, "aigw_upstream_seconds", "Time spent waiting for the upstream.", &h->upstream);
+	histogram(out, "aigw_overhead_seconds", "Time the gateway added to each request.",
+		  &h->overhead);
+}
+
+/* ---- /_aigw/usage ---- */
+
+void usage_period_init(struct usage_period *p)
+{
+	p->consumers = json_object_new_object();
+	p->models = json_object_new_object();
+	p->rows = json_object_new_object();
+	p->total = json_object_new_object();
+}
+
+static void accumulate(json_object *e, const struct stats_row *r)
+{
+	add64(e, "requests", r->v.requests);
+	add64(e, "errors", r->key.status >= 400 ? r->v.requests : 0);
+	add64(e, "prompt_tokens", r->v.prompt_tokens);
+	add64(e, "completion_tokens", r->v.completion_tokens);
+	add64(e, "cost_pico", r->v.cost_pico);
+	add64(e, "unpriced_requests", r->v.unpriced);
+}
+
+static json_object *entry(json_object *map, const char *key)
+{
+	json_object *e;
+	if (!json_object_object_get_ex(map, key, &e)) {
+		e = json_object_new_object();
+		json_object_object_add(map, key, e);
+	}
+	return e;
+}
+
+void usage_period_add(struct usage_period *p, const struct stats_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct stats_row *r = &rows[i];
+		char key[2 * STATS_NAME + 2];
+		json_object *e;
+
+		accumulate(entry(p->consumers, r->key.consumer), r);
+		accumulate(entry(p->models, r->key.model), r);
+		snprintf(key, sizeof(key), "%s\n%s", r->key.consumer, r->key.model);
+		e = entry(p->rows, key);
+		json_object_object_add(e, "consumer", json_object_new_string(r->key.consumer));
+		json_object_object_add(e, "model", json_object_new_string(r->key.model));
+		accumulate(e, r);
+		accumulate(p->total, r);
+	}
+}
+
+/* Replaces the integer cost_pico by a decimal cost_usd. */
+static void money(json_object *e)
+{
+	char usd[40];
+	int64_t pico = get64(e, "cost_pico");
+
+	stats_format_usd(pico, usd);
+	json_object_object_del(e, "cost_pico");
+	json_object_object_add(e, "cost_usd", json_object_new_double_s((double)pico / 1e12, usd));
+}
+
+json_object *usage_period_finish(struct usage_period *p, const char *since, const char *until)
+{
+	json_object *out = json_object_new_object(), *rows = json_object_new_array();
+
+	json_object_object_foreach(p->consumers, k1, e1) {
+		(void)k1;
+		money(e1);
+	}
+	json_object_object_foreach(p->models, k2, e2) {
+		(void)k2;
+		money(e2);
+	}
+	json_object_object_foreach(p->rows, k3, e3) {
+		(void)k3;
+		money(e3);
+		json_object_array_add(rows, json_object_get(e3));
+	}
+	accumulate(p->total, &(struct stats_row){ 0 }); /* all fields present when empty */
+	money(p->total);
+	json_object_object_add(out, "since", json_object_new_string(since));
+	json_object_object_add(out, "until", json_object_new_string(until));
+	json_object_object_add(out, "consumers", p->consumers);
+	json_object_object_add(out, "models", p->models);
+	json_object_object_add(out, "rows", rows);
+	json_object_object_add(out, "total", p->total);
+	json_object_put(p->rows);
+	memset(p, 0, sizeof(*p));
+	return out;
+}

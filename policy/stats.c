@@ -1,0 +1,273 @@
+/* stats.c: shared usage totals in memory-mapped, file-locked tables. */
+#include "stats.h"
+#include "gw.h"
+#include "limit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STATS_MAGIC 0x53574741u /* "AGWS" */
+#define STATS_VERSION 1u
+#define STATS_SIZE (sizeof(struct stats_header) + STATS_CAPACITY * sizeof(struct stats_row))
+
+const double stats_bucket_le[STATS_BUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+						0.1,    0.25,  0.5,    1,     2.5,  5,     10 };
+
+void stats_store_init(struct stats_store *s, const char *dir)
+{
+	memset(s, 0, sizeof(*s));
+	s->dir = gw_strdup(dir);
+	s->total.fd = s->day.fd = -1;
+}
+
+void stats_file_close(struct stats_file *f)
+{
+	if (f->map && f->map != MAP_FAILED)
+		munmap(f->map, f->size);
+	if (f->fd >= 0)
+		close(f->fd);
+	memset(f, 0, sizeof(*f));
+	f->fd = -1;
+}
+
+void stats_store_close(struct stats_store *s)
+{
+	stats_file_close(&s->total);
+	stats_file_close(&s->day);
+	free(s->dir);
+	memset(s, 0, sizeof(*s));
+}
+
+void stats_day_name(int64_t now_ms, char out[32])
+{
+	time_t t = (time_t)(now_ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "day-%Y%m%d", &tm);
+}
+
+static int lock(int fd, short type)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET };
+	int rc;
+	do
+		rc = fcntl(fd, type == F_UNLCK ? F_OFD_SETLK : F_OFD_SETLKW, &fl);
+	while (rc < 0 && errno == EINTR);
+	return rc;
+}
+
+static bool header_ok(const struct stats_header *h)
+{
+	return h->magic == STATS_MAGIC && h->version == STATS_VERSION &&
+	       h->capacity == STATS_CAPACITY && h->n_rows <= STATS_CAPACITY;
+}
+
+/* Maps dir/name read-write, creating (or, when damaged, replacing) it. */
+static int open_write(const char *dir, const char *name, struct stats_file *f, bool *rebuilt)
+{
+	char path[4096];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (f->fd < 0 && errno == ENOENT && mkdir(dir, 0700) == 0)
+		f->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (f->fd < 0 || lock(f->fd, F_WRLCK) < 0 || fstat(f->fd, &sb) < 0)
+		goto err;
+	if (sb.st_size != 0 && (size_t)sb.st_size != STATS_SIZE) {
+		char aside[4200];
+		snprintf(aside, sizeof(aside), "%s.damaged", path);
+		rename(path, aside);
+		*rebuilt = true;
+		lock(f->fd, F_UNLCK);
+		close(f->fd);
+		f->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (f->fd < 0 || lock(f->fd, F_WRLCK) < 0 || fstat(f->fd, &sb) < 0)
+			goto err;
+	}
+	if (sb.st_size == 0 && ftruncate(f->fd, (off_t)STATS_SIZE) < 0)
+		goto err;
+	f->size = STATS_SIZE;
+	f->map = mmap(NULL, f->size, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
+	if (f->map == MAP_FAILED)
+		goto err;
+	f->h = f->map;
+	f->rows = (struct stats_row *)(f->h + 1);
+	if (!header_ok(f->h)) {
+		if (f->h->magic != 0)
+			*rebuilt = true;
+		memset(f->map, 0, f->size);
+		f->h->magic = STATS_MAGIC;
+		f->h->version = STATS_VERSION;
+		f->h->capacity = STATS_CAPACITY;
+	}
+	lock(f->fd, F_UNLCK);
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	return 0;
+err:;
+	int saved = errno;
+	stats_file_close(f);
+	errno = saved;
+	return -1;
+}
+
+static uint64_t key_hash(const struct stats_key *k)
+{
+	const unsigned char *p = (const unsigned char *)k;
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < sizeof(*k); i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* The row for k, inserted when new; NULL when the table is full. */
+static struct stats_row *find_row(struct stats_file *f, const struct stats_key *k)
+{
+	uint64_t h = key_hash(k);
+
+	for (uint32_t probe = 0; probe < STATS_CAPACITY; probe++) {
+		struct stats_row *r = &f->rows[(h + probe) % STATS_CAPACITY];
+		if (!r->used) {
+			if (f->h->n_rows + 1 >= STATS_CAPACITY)
+				return NULL;
+			r->key = *k;
+			r->used = 1;
+			f->h->n_rows++;
+			return r;
+		}
+		if (memcmp(&r->key, k, sizeof(*k)) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+static void add_values(struct stats_values *to, const struct stats_values *v)
+{
+	to->requests += v->requests;
+	to->prompt_tokens += v->prompt_tokens;
+	to->completion_tokens += v->completion_tokens;
+	to->cost_pico += v->cost_pico;
+	to->unpriced += v->unpriced;
+}
+
+static void observe(struct stats_histogram *hist, int64_t us)
+{
+	int b = 0;
+	while (b < STATS_BUCKETS && (double)us / 1e6 > stats_bucket_le[b])
+		b++;
+	hist->bucket[b]++;
+	hist->count++;
+	hist->sum_us += us;
+}
+
+/* A table that is full keeps counting in one overflow row. */
+static void add_row(struct stats_file *f, const struct stats_key *k, const struct stats_values *v)
+{
+	struct stats_row *r = find_row(f, k);
+	if (!r) {
+		struct stats_key other;
+		memset(&other, 0, sizeof(other));
+		strcpy(other.consumer, "other");
+		strcpy(other.route, "other");
+		strcpy(other.model, "other");
+		r = find_row(f, &other);
+	}
+	if (r)
+		add_values(&r->v, v);
+}
+
+int stats_record(struct stats_store *s, int64_t now_ms, const struct stats_key *k,
+		 const struct stats_values *v, int64_t upstream_us, int64_t overhead_us,
+		 bool *rebuilt)
+{
+	int64_t day_start, day_end;
+
+	*rebuilt = false;
+	limit_window(GW_WIN_DAY, now_ms, &day_start, &day_end);
+	if (s->day.fd >= 0 && s->day_start != day_start)
+		stats_file_close(&s->day);
+	if (s->total.fd < 0 && open_write(s->dir, "total", &s->total, rebuilt) < 0)
+		return -1;
+	if (s->day.fd < 0) {
+		char name[32];
+		stats_day_name(now_ms, name);
+		if (open_write(s->dir, name, &s->day, rebuilt) < 0)
+			return -1;
+		s->day_start = day_start;
+	}
+	if (lock(s->total.fd, F_WRLCK) < 0)
+		return -1;
+	add_row(&s->total, k, v);
+	if (upstream_us >= 0)
+		observe(&s->total.h->upstream, upstream_us);
+	observe(&s->total.h->overhead, overhead_us);
+	lock(s->total.fd, F_UNLCK);
+	if (lock(s->day.fd, F_WRLCK) < 0)
+		return -1;
+	add_row(&s->day, k, v);
+	lock(s->day.fd, F_UNLCK);
+	return 0;
+}
+
+int stats_open_read(const char *dir, const char *name, struct stats_file *f)
+{
+	char path[4096];
+	struct stat sb;
+
+	memset(f, 0, sizeof(*f));
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (f->fd < 0)
+		return -1;
+	if (fstat(f->fd, &sb) < 0 || (size_t)sb.st_size != STATS_SIZE)
+		goto err;
+	f->size = STATS_SIZE;
+	f->map = mmap(NULL, f->size, PROT_READ, MAP_SHARED, f->fd, 0);
+	if (f->map == MAP_FAILED)
+		goto err;
+	f->h = f->map;
+	f->rows = (struct stats_row *)(f->h + 1);
+	if (!header_ok(f->h))
+		goto err;
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	return 0;
+err:
+	stats_file_close(f);
+	return -1;
+}
+
+struct stats_row *stats_snapshot(struct stats_file *f, size_t *n, struct stats_header *h)
+{
+	struct stats_row *out = gw_calloc(STATS_CAPACITY, sizeof(*out));
+	size_t k = 0;
+
+	lock(f->fd, F_RDLCK);
+	if (h)
+		*h = *f->h;
+	for (size_t i = 0; i < STATS_CAPACITY; i++)
+		if (f->rows[i].used)
+			out[k++] = f->rows[i];
+	lock(f->fd, F_UNLCK);
+	*n = k;
+	return out;
+}
+
+void stats_format_usd(int64_t pico, char out[40])
+{
+	int64_t whole = pico / 1000000000000LL, frac = pico % 1000000000000LL;
+	int len;
+
+	len = snprintf(out, 40, "%s%lld.%012lld", pico < 0 ? "-" : "",
+		       (long long)(whole < 0 ? -whole : whole), (long long)(frac < 0 ? -frac : frac));
+	const char *dot = strchr(out, '.');
+	while (len > 0 && out[len - 1] == '0' && (out + len - 1) - dot > 6)
+		out[--len] = '\0';
+}
