@@ -1,6 +1,7 @@
 /* aigwctl.c: the operator's tool: check a policy, summarise usage, reset windows. */
 #include "gw.h"
 #include "limit.h"
+#include "report.h"
 #include "policy.h"
 
 #include <errno.h>
@@ -14,7 +15,9 @@ static void usage_text(FILE *f)
 {
 	fprintf(f, "usage: aigwctl [-c FILE] COMMAND\n"
 		   "  check [FILE]       validate a policy; prints FILE:LINE: message, exit 1 on errors\n"
-		   "  usage              summarise the usage log per consumer and model\n"
+		   "  usage [--since YYYY-MM-DD] [--until YYYY-MM-DD] [--by consumer|model|day]\n"
+		   "        [--format table|csv|json] [--log FILE]\n"
+		   "                     summarise the usage log (default: per consumer and model)\n"
 		   "  reset CONSUMER     clear the consumer's request and token windows\n"
 		   "The policy is FILE, else $AIGW_CONFIG, else %s.\n",
 		gw_default_config());
@@ -36,90 +39,105 @@ static int cmd_check(const char *path)
 	return rc;
 }
 
-struct usage_row {
-	char *consumer;
-	char *model;
-	long long requests, errors, prompt_tokens, completion_tokens;
-};
-
-static const char *field_str(json_object *o, const char *k)
+static int parse_usage_args(int argc, char **argv, struct report *r, enum report_format *fmt)
 {
-	json_object *v;
-	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
+	const char *since = NULL, *until = NULL;
+	enum report_by by = REPORT_BY_CONSUMER_MODEL;
+
+	*fmt = REPORT_TABLE;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!v) {
+			fprintf(stderr, "aigwctl usage: %s needs a value\n", a);
+			return -1;
+		}
+		i++;
+		if (strcmp(a, "--since") == 0 || strcmp(a, "--until") == 0) {
+			if (strlen(v) != 10 || v[4] != '-' || v[7] != '-') {
+				fprintf(stderr, "aigwctl usage: %s takes YYYY-MM-DD\n", a);
+				return -1;
+			}
+			*(a[2] == 's' ? &since : &until) = v;
+		} else if (strcmp(a, "--by") == 0) {
+			if (strcmp(v, "consumer") == 0)
+				by = REPORT_BY_CONSUMER;
+			else if (strcmp(v, "model") == 0)
+				by = REPORT_BY_MODEL;
+			else if (strcmp(v, "day") == 0)
+				by = REPORT_BY_DAY;
+			else {
+				fprintf(stderr, "aigwctl usage: --by consumer, model or day\n");
+				return -1;
+			}
+		} else if (strcmp(a, "--format") == 0) {
+			if (strcmp(v, "table") == 0)
+				*fmt = REPORT_TABLE;
+			else if (strcmp(v, "csv") == 0)
+				*fmt = REPORT_CSV;
+			else if (strcmp(v, "json") == 0)
+				*fmt = REPORT_JSON;
+			else {
+				fprintf(stderr, "aigwctl usage: --format table, csv or json\n");
+				return -1;
+			}
+		} else {
+			fprintf(stderr, "aigwctl usage: unknown option %s\n", a);
+			return -1;
+		}
+	}
+	report_init(r, by, since, until);
+	return 0;
 }
 
-static long long field_int(json_object *o, const char *k)
-{
-	json_object *v;
-	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
-}
-
-static struct usage_row *row_for(struct usage_row **rows, size_t *n, const char *c, const char *m)
-{
-	for (size_t i = 0; i < *n; i++)
-		if (strcmp((*rows)[i].consumer, c) == 0 && strcmp((*rows)[i].model, m) == 0)
-			return &(*rows)[i];
-	*rows = gw_realloc(*rows, (*n + 1) * sizeof(**rows));
-	memset(&(*rows)[*n], 0, sizeof(**rows));
-	(*rows)[*n].consumer = gw_strdup(c);
-	(*rows)[*n].model = gw_strdup(m);
-	return &(*rows)[(*n)++];
-}
-
-static int cmd_usage(const char *path)
+/* usage [--since D] [--until D] [--by consumer|model|day] [--format F] [--log FILE] */
+static int cmd_usage(const char *path, int argc, char **argv)
 {
 	struct gw_diag diag = { 0 };
-	struct gw_policy *p = policy_load(path, &diag);
-	struct usage_row *rows = NULL;
-	size_t n = 0, bad = 0;
-	char *line = NULL;
-	size_t cap = 0;
+	struct gw_policy *p = NULL;
+	const char *log = NULL;
+	enum report_format fmt;
+	struct report r;
 	FILE *f;
+	int rc = 0;
 
-	for (size_t i = 0; i < diag.n; i++)
-		fprintf(stderr, "%s\n", diag.msgs[i]);
-	diag_free(&diag);
-	if (!p->valid || !p->usage_log) {
-		fprintf(stderr, "aigwctl: %s\n", p->valid ? "the policy sets no usage_log" : "invalid policy");
-		policy_free(p);
-		return 1;
+	if (argc >= 2 && strcmp(argv[0], "--log") == 0) {
+		log = argv[1];
+		argc -= 2, argv += 2;
 	}
-	f = fopen(p->usage_log, "r");
-	if (!f) {
-		perror(p->usage_log);
-		policy_free(p);
-		return 1;
-	}
-	while (getline(&line, &cap, f) > 0) {
-		json_object *o = json_tokener_parse(line);
-		if (!o) {
-			bad++;
-			continue;
+	if (!log) {
+		p = policy_load(path, &diag);
+		for (size_t i = 0; i < diag.n; i++)
+			fprintf(stderr, "%s\n", diag.msgs[i]);
+		diag_free(&diag);
+		if (!p->valid || !p->usage_log) {
+			fprintf(stderr, "aigwctl: %s\n", p->valid ? "the policy sets no usage_log" : "invalid policy");
+			policy_free(p);
+			return 1;
 		}
-		struct usage_row *r = row_for(&rows, &n, field_str(o, "consumer"), field_str(o, "model"));
-		r->requests++;
-		if (field_int(o, "status") >= 400)
-			r->errors++;
-		r->prompt_tokens += field_int(o, "prompt_tokens");
-		r->completion_tokens += field_int(o, "completion_tokens");
-		json_object_put(o);
+		log = p->usage_log;
 	}
-	free(line);
-	fclose(f);
-	printf("%-20s %-24s %10s %8s %14s %14s\n", "consumer", "model", "requests", "errors",
-	       "prompt_tok", "completion_tok");
-	for (size_t i = 0; i < n; i++) {
-		printf("%-20s %-24s %10lld %8lld %14lld %14lld\n",
-		       rows[i].consumer[0] ? rows[i].consumer : "-", rows[i].model[0] ? rows[i].model : "-",
-		       rows[i].requests, rows[i].errors, rows[i].prompt_tokens, rows[i].completion_tokens);
-		free(rows[i].consumer);
-		free(rows[i].model);
+	if (parse_usage_args(argc, argv, &r, &fmt) < 0) {
+		policy_free(p);
+		return 2;
 	}
-	free(rows);
-	if (bad)
-		fprintf(stderr, "aigwctl: %zu lines of %s are not valid JSON\n", bad, p->usage_log);
+	f = fopen(log, "r");
+	if (!f) {
+		fprintf(stderr, "aigwctl: %s: %s\n", log, strerror(errno));
+		rc = 1;
+	} else {
+		if (report_read(&r, f) < 0) {
+			fprintf(stderr, "aigwctl: reading %s: %s\n", log, strerror(errno));
+			rc = 1;
+		}
+		fclose(f);
+		report_print(&r, fmt, stdout);
+		if (r.bad_lines)
+			fprintf(stderr, "aigwctl: %lld of %lld lines of %s are not usage records\n",
+				(long long)r.bad_lines, (long long)r.lines, log);
+	}
+	report_free(&r);
 	policy_free(p);
-	return 0;
+	return rc;
 }
 
 static int cmd_reset(const char *path, const char *consumer)
@@ -154,7 +172,7 @@ int main(int argc, char **argv)
 	const char *config = getenv("AIGW_CONFIG");
 	int opt;
 
-	while ((opt = getopt(argc, argv, "c:h")) != -1) {
+	while ((opt = getopt(argc, argv, "+c:h")) != -1) {
 		switch (opt) {
 		case 'c':
 			config = optarg;
@@ -176,7 +194,7 @@ int main(int argc, char **argv)
 	if (strcmp(argv[optind], "check") == 0)
 		return cmd_check(optind + 1 < argc ? argv[optind + 1] : config);
 	if (strcmp(argv[optind], "usage") == 0)
-		return cmd_usage(config);
+		return cmd_usage(config, argc - optind - 1, argv + optind + 1);
 	if (strcmp(argv[optind], "reset") == 0) {
 		if (optind + 2 != argc) {
 			usage_text(stderr);
