@@ -143,6 +143,14 @@ const char *request_bearer(const struct gw_request *req)
 	return v;
 }
 
+size_t request_header_bytes(const struct gw_request *req)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < req->n_headers; i++)
+		n += req->headers[i].line_len + 2;
+	return n;
+}
+
 void request_free(struct gw_request *req)
 {
 	for (size_t i = 0; i < req->n_headers; i++) {

@@ -48,6 +48,9 @@ const char *request_header(const struct gw_request *req, const char *name);
 /* The token of "Authorization: Bearer TOKEN", or NULL. */
 const char *request_bearer(const struct gw_request *req);
 
+/* The total size of the header lines. */
+size_t request_header_bytes(const struct gw_request *req);
+
 void request_free(struct gw_request *req);
 
 #endif

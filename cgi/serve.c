@@ -19,6 +19,12 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Bounds on what a client may send besides the body (max_body): larger
+ * query strings get 414, more header bytes 431. Servers cap these too
+ * (8 KB by default), but a raised server limit must not lift ours. */
+#define SERVE_MAX_QUERY 65536
+#define SERVE_MAX_HEADER_BYTES 65536
+
 
 /* One line to the server's error log (stderr under both servers). */
 void gw_log(const char *fmt, ...)
@@ -40,6 +46,8 @@ static void proc_load(struct gw_proc *proc)
 	struct gw_diag diag = { 0 };
 	struct gw_policy *p = policy_load(proc->config_path, &diag);
 
+	if (p->valid)
+		policy_lint(p, &diag);
 	for (size_t i = 0; i < diag.n; i++)
 		gw_log("%s", diag.msgs[i]);
 	diag_free(&diag);
@@ -655,7 +663,10 @@ void serve(struct gw_proc *proc, struct gw_io *io)
 	if (!ex.policy) {
 		ex_refuse(&ex, 500, "server_error", "policy_invalid",
 		       "The gateway's policy is invalid; see the server's error log", "no_policy");
-	} else if (ex.req.too_many_headers) {
+	} else if (strlen(ex.req.query) > SERVE_MAX_QUERY) {
+		ex_refuse(&ex, 414, "invalid_request_error", "query_too_long",
+			  "The query string is too long", "bad_request");
+	} else if (ex.req.too_many_headers || request_header_bytes(&ex.req) > SERVE_MAX_HEADER_BYTES) {
 		ex_refuse(&ex, 431, "invalid_request_error", "too_many_headers",
 		       "Too many request headers", "bad_request");
 	} else {

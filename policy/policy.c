@@ -331,6 +331,13 @@ int policy_parse_decimal(const char *s, int digits, int64_t max, int64_t *out)
 
 /* ---- keys that need more than a table row ---- */
 
+/* The current file holds a key in plain text. */
+static void note_secret(struct load_ctx *ctx)
+{
+	if (!list_has(&ctx->p->secret_files, ctx->file))
+		list_add(&ctx->p->secret_files, ctx->file, strlen(ctx->file));
+}
+
 static char *read_key_file(struct load_ctx *ctx, const char *path)
 {
 	char buf[POLICY_MAX_KEY_FILE + 1];
@@ -391,6 +398,7 @@ static void custom_gateway(struct load_ctx *ctx, const char *name, const char *v
 	if (exclusive_clash(ctx, name, admin, 2))
 		return;
 	if (strcmp(name, "admin_key") == 0) {
+		note_secret(ctx);
 		if (strlen(value) < 8) {
 			ERR(ctx, "admin_key: use at least 8 characters");
 			return;
@@ -427,9 +435,12 @@ static void custom_upstream(struct load_ctx *ctx, const char *name, const char *
 	free(u->api_key);
 	u->api_key = NULL;
 	if (strcmp(name, "api_key") == 0) {
+		note_secret(ctx);
 		u->api_key = gw_strdup(value);
 	} else if (strcmp(name, "api_key_file") == 0) {
 		u->api_key = read_key_file(ctx, value);
+		if (!list_has(&ctx->p->secret_files, value))
+			list_add(&ctx->p->secret_files, value, strlen(value));
 	} else {
 		const char *env = getenv(value);
 		if (!env || !*env)
@@ -465,6 +476,7 @@ static void custom_consumer(struct load_ctx *ctx, const char *name, const char *
 			ERR(ctx, "credential: empty");
 			return;
 		}
+		note_secret(ctx);
 		free(c->credential);
 		c->credential = gw_strdup(value);
 		c->credential_len = strlen(value);
@@ -1143,6 +1155,7 @@ void policy_free(struct gw_policy *p)
 	free(p->usage_log);
 	secret_free(p->admin_key);
 	list_free(&p->auth.keys);
+	list_free(&p->secret_files);
 	for (size_t i = 0; i < p->n_files; i++)
 		free(p->files[i]);
 	free(p->files);
@@ -1150,4 +1163,45 @@ void policy_free(struct gw_policy *p)
 		free(p->stamps[i].path);
 	free(p->stamps);
 	free(p);
+}
+
+/* ---- lint: valid but risky ---- */
+
+static bool local_url(const char *url)
+{
+	static const char *const local[] = { "http://127.", "http://localhost:", "http://localhost/",
+					     "http://[::1]" };
+	if (strcmp(url, "http://localhost") == 0)
+		return true;
+	for (size_t i = 0; i < GW_ARRAY_LEN(local); i++)
+		if (strncmp(url, local[i], strlen(local[i])) == 0)
+			return true;
+	return false;
+}
+
+void policy_lint(const struct gw_policy *p, struct gw_diag *d)
+{
+	for (size_t i = 0; i < p->n_routes; i++) {
+		const struct gw_route *r = p->routes[i];
+		if (!p->auth.global_auth && r->allow.n == 0)
+			diag_add(d, true, r->file, r->line,
+				 "[route %s] is open to everyone: no allow list and global_auth = false",
+				 r->name);
+	}
+	if (p->auth.in_query)
+		diag_add(d, true, p->files[0], 0,
+			 "in_query = true: keys sent in query strings end up in access logs");
+	for (size_t i = 0; i < p->secret_files.n; i++) {
+		struct stat sb;
+		if (stat(p->secret_files.v[i], &sb) == 0 && (sb.st_mode & S_IROTH))
+			diag_add(d, true, p->secret_files.v[i], 0,
+				 "holds a key and everyone may read it (chmod o-r)");
+	}
+	for (size_t i = 0; i < p->n_upstreams; i++) {
+		const struct gw_upstream *u = p->upstreams[i];
+		if (u->url && strncmp(u->url, "http://", 7) == 0 && !local_url(u->url))
+			diag_add(d, true, u->file, u->line,
+				 "[upstream %s] is reached over plain http: keys and prompts cross the network unencrypted",
+				 u->name);
+	}
 }

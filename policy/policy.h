@@ -132,6 +132,7 @@ struct gw_policy {
 	size_t n_routes;
 	struct gw_model **models;
 	size_t n_models;
+	struct gw_list secret_files; /* files that hold a key in plain text */
 	char **files; /* every file name read, owned here; structs point into it */
 	size_t n_files;
 	struct gw_stamp *stamps;
@@ -153,6 +154,12 @@ struct gw_diag {
 struct gw_policy *policy_load(const char *path, struct gw_diag *diag);
 
 void policy_free(struct gw_policy *p);
+
+/* Adds warnings for risky settings of a valid policy: a route open to
+ * everyone, keys accepted in query strings (they end up in access logs),
+ * files holding keys that everyone may read, an upstream reached over plain
+ * http beyond this machine. */
+void policy_lint(const struct gw_policy *p, struct gw_diag *diag);
 
 /* True if any file or directory the policy was read from changed since it
  * was loaded (inode, size or mtime), or appeared or disappeared. */

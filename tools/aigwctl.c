@@ -29,6 +29,8 @@ static int cmd_check(const char *path)
 	struct gw_policy *p = policy_load(path, &diag);
 	int rc = p->valid ? 0 : 1;
 
+	if (p->valid)
+		policy_lint(p, &diag);
 	for (size_t i = 0; i < diag.n; i++)
 		fprintf(diag.warning[i] ? stdout : stderr, "%s\n", diag.msgs[i]);
 	if (rc == 0)
