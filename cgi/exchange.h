@@ -29,6 +29,8 @@ struct exchange {
 	char request_id[48];
 	bool stream;
 	json_object *json;  /* the parsed request body (openai mode) */
+	const char *prompt; /* prompt mode: the prompt text */
+	size_t prompt_len;
 	struct limit_ticket ticket;
 	bool answered_ok;   /* the upstream answered 2xx */
 	bool usage_found;   /* ... with a usage object */
@@ -61,9 +63,23 @@ void ex_account(struct exchange *ex, json_object *answer);
 /* Sends a buffered upstream result to the client (or the matching error). */
 void ex_relay_answer(struct exchange *ex, struct relay_result *res);
 
-/* Calls the route's upstream with a buffered answer and relays it. */
+/* Builds the request body for upstream u (its model mapped); a body to free
+ * goes to *owned. */
+typedef const char *(*ex_body_fn)(struct exchange *ex, const struct gw_upstream *u, size_t *len,
+				  char **owned);
+
+/* Calls the route's upstreams in the balancer's order, moving on after a
+ * connect failure, a timeout, a 5xx or a 429, never once bytes reached the
+ * client, at most the route's retries times. make_body is NULL for a GET;
+ * sink non-NULL streams. The last attempt's result is in *res (the caller
+ * frees it); ex->upstream names the upstream that answered. */
+const struct gw_upstream *ex_call(struct exchange *ex, const char *method, const char *path,
+				  ex_body_fn make_body, const struct relay_sink *sink,
+				  struct relay_result *res);
+
+/* ex_call with a buffered answer, relayed to the client. */
 void ex_call_upstream(struct exchange *ex, const char *method, const char *path,
-		      const char *body, size_t len);
+		      ex_body_fn make_body);
 
 /* True for application/x-www-form-urlencoded. */
 bool ex_is_form(const char *content_type);

@@ -3,6 +3,7 @@
 #include "str.h"
 
 #include <ctype.h>
+#include <limits.h>
 
 json_object *openai_parse(const char *s, size_t len)
 {
@@ -15,8 +16,15 @@ json_object *openai_parse(const char *s, size_t len)
 	tok = json_tokener_new_ex(OPENAI_MAX_DEPTH);
 	if (!tok)
 		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	obj = json_tokener_parse_ex(tok, s, (int)len);
 	end = json_tokener_get_parse_end(tok);
+	if (!obj && json_tokener_get_error(tok) == json_tokener_continue) {
+		/* A number or literal that ends the input is only complete once
+		 * the tokener sees the end: give it the terminating NUL. */
+		obj = json_tokener_parse_ex(tok, "", 1);
+		end = len;
+	}
 	if (!obj || json_tokener_get_error(tok) != json_tokener_success) {
 		json_object_put(obj);
 		json_tokener_free(tok);
@@ -53,8 +61,10 @@ void openai_usage(json_object *answer, struct openai_usage *u)
 	u->prompt_tokens = get_int(usage, "prompt_tokens");
 	u->completion_tokens = get_int(usage, "completion_tokens");
 	u->total_tokens = get_int(usage, "total_tokens");
-	if (u->total_tokens == 0)
-		u->total_tokens = u->prompt_tokens + u->completion_tokens;
+	if (u->total_tokens == 0) /* both are >= 0: only the sum can overflow */
+		u->total_tokens = u->prompt_tokens > LLONG_MAX - u->completion_tokens
+					  ? LLONG_MAX
+					  : u->prompt_tokens + u->completion_tokens;
 }
 
 void openai_strings(json_object *o, struct gw_buf *out)

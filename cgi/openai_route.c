@@ -1,6 +1,7 @@
 /* openai_route.c: OpenAI mode: the OpenAI REST API served under a route's
  * path, with the caller's key swapped for the upstream's, model allow lists,
  * and Server-Sent Events relayed event by event. */
+#include "balance.h"
 #include "exchange.h"
 #include "gw.h"
 #include "openai.h"
@@ -205,7 +206,6 @@ static void filter_models(struct exchange *ex, struct relay_result *res)
 
 static void serve_models(struct exchange *ex)
 {
-	struct relay_request rq = { 0 };
 	struct relay_result res = { 0 };
 	char path[300];
 
@@ -213,15 +213,14 @@ static void serve_models(struct exchange *ex)
 		snprintf(path, sizeof(path), "/models/%s", oa.model_id);
 	else
 		snprintf(path, sizeof(path), "/models");
-	rq.upstream = ex->route->upstream;
-	rq.method = "GET";
-	rq.path = path;
-	ex->upstream = rq.upstream->name;
-	relay_call(&ex->proc->relay, &rq, NULL, &res);
+	ex_call(ex, "GET", path, NULL, NULL, &res);
 	filter_models(ex, &res);
 	ex_relay_answer(ex, &res);
 	relay_result_free(&res);
 }
+
+static const char *body_for(struct exchange *ex, const struct gw_upstream *u, size_t *len,
+			    char **owned);
 
 /* ---- streamed answers ---- */
 
@@ -311,21 +310,13 @@ static void stream_end(struct exchange *ex, struct relay_result *res)
 	}
 }
 
-static void call_streaming(struct exchange *ex, const char *body, size_t len)
+static void call_streaming(struct exchange *ex)
 {
-	struct relay_request rq = { 0 };
 	struct relay_result res = { 0 };
 	struct relay_sink sink = { ex, stream_begin, stream_data };
 
-	rq.upstream = ex->route->upstream;
-	rq.method = "POST";
-	rq.path = endpoints[oa.ep].path;
-	rq.body = body;
-	rq.body_len = len;
-	rq.stream = true;
-	ex->upstream = rq.upstream->name;
 	sse_init(&oa.sse_parser, on_event, ex);
-	relay_call(&ex->proc->relay, &rq, &sink, &res);
+	ex_call(ex, "POST", endpoints[oa.ep].path, body_for, &sink, &res);
 	ex->upstream_ms = (long long)(res.seconds * 1000);
 	ex->upstream_us = (int64_t)(res.seconds * 1e6);
 	if (res.began)
@@ -335,7 +326,6 @@ static void call_streaming(struct exchange *ex, const char *body, size_t len)
 	sse_free(&oa.sse_parser);
 	relay_result_free(&res);
 }
-
 /* ---- POST endpoints ---- */
 
 static long long estimate_tokens(struct exchange *ex)
@@ -352,11 +342,36 @@ static long long estimate_tokens(struct exchange *ex)
 	return limit_estimate_tokens(ex->req.body.len) + out;
 }
 
+/* The body for one upstream: as the client sent it, unless the gateway had
+ * to change it (default model, stream_options) or u maps the model. */
+static const char *body_for(struct exchange *ex, const struct gw_upstream *u, size_t *len,
+			    char **owned)
+{
+	const char *model = balance_model(u, ex->model);
+	const char *text;
+
+	if (!oa.changed && strcmp(model, ex->model) == 0) {
+		*len = ex->req.body.len;
+		return ex->req.body.data;
+	}
+	if (strcmp(model, ex->model) != 0) {
+		json_object *copy = NULL;
+		json_object_deep_copy(ex->json, &copy, NULL);
+		json_object_object_add(copy, "model", json_object_new_string(model));
+		*owned = gw_strdup(json_object_to_json_string_ext(
+			copy, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(copy);
+		*len = strlen(*owned);
+		return *owned;
+	}
+	text = json_object_to_json_string_ext(ex->json, JSON_C_TO_STRING_PLAIN |
+								JSON_C_TO_STRING_NOSLASHESCAPE);
+	*len = strlen(text);
+	return text;
+}
+
 void serve_openai(struct exchange *ex)
 {
-	const char *body;
-	size_t len;
-
 	if (!endpoints[oa.ep].has_body) {
 		if (ex_limit(ex, 0))
 			serve_models(ex);
@@ -364,16 +379,8 @@ void serve_openai(struct exchange *ex)
 	}
 	if (!ex_limit(ex, estimate_tokens(ex)))
 		return;
-	if (oa.changed) {
-		body = json_object_to_json_string_ext(ex->json, JSON_C_TO_STRING_PLAIN |
-									JSON_C_TO_STRING_NOSLASHESCAPE);
-		len = strlen(body);
-	} else {
-		body = ex->req.body.data;
-		len = ex->req.body.len;
-	}
 	if (ex->stream)
-		call_streaming(ex, body, len);
+		call_streaming(ex);
 	else
-		ex_call_upstream(ex, "POST", endpoints[oa.ep].path, body, len);
+		ex_call_upstream(ex, "POST", endpoints[oa.ep].path, body_for);
 }

@@ -2,6 +2,7 @@
 #include "serve.h"
 #include "exchange.h"
 #include "auth.h"
+#include "balance.h"
 #include "openai.h"
 #include "block.h"
 #include "gw.h"
@@ -104,6 +105,7 @@ int proc_init(struct gw_proc *proc, const char *config_path)
 	if (getenv("AIGW_TEST_LOCK_HOLD_MS"))
 		proc->lock_hold_ms = (unsigned)strtoul(getenv("AIGW_TEST_LOCK_HOLD_MS"), NULL, 10);
 	proc->checked = time(NULL);
+	proc->seed = (unsigned)(getpid() ^ proc->checked);
 	proc_load(proc);
 	return 0;
 }
@@ -460,23 +462,67 @@ void ex_relay_answer(struct exchange *ex, struct relay_result *res)
 	reply_send(&ex->reply, (int)res->status, ctype, buf_str(&res->body), res->body.len);
 }
 
-void ex_call_upstream(struct exchange *ex, const char *method, const char *path,
-			  const char *body, size_t len)
+static bool retryable(const struct relay_result *res)
 {
-	struct relay_request rq = { 0 };
+	if (res->began)
+		return false; /* bytes reached the client: never try elsewhere */
+	if (res->err == GW_EUPSTREAM || res->err == GW_ETIMEOUT)
+		return true;
+	return res->err == GW_OK && (res->status >= 500 || res->status == 429);
+}
+
+const struct gw_upstream *ex_call(struct exchange *ex, const char *method, const char *path,
+				  ex_body_fn make_body, const struct relay_sink *sink,
+				  struct relay_result *res)
+{
+	struct gw_proc *proc = ex->proc;
+	const struct gw_route *r = ex->route;
+	const struct gw_upstream **order = gw_calloc(r->n_upstreams, sizeof(*order));
+	size_t n = balance_order(&proc->balancer, r, time(NULL), (unsigned)rand_r(&proc->seed), order);
+	size_t tries = (size_t)r->retries + 1 < n ? (size_t)r->retries + 1 : n;
+	const struct gw_upstream *u = NULL;
+
+	for (size_t i = 0; i < tries; i++) {
+		struct relay_request rq = { 0 };
+		char *owned = NULL;
+
+		u = order[i];
+		if (i > 0) {
+			relay_result_free(res);
+			if (res->err == GW_OK)
+				gw_log("request %s: upstream %s answered %ld; trying %s",
+				       ex->request_id, order[i - 1]->name, res->status, u->name);
+			else
+				gw_log("request %s: upstream %s failed (%s); trying %s",
+				       ex->request_id, order[i - 1]->name, gw_strerror(res->err),
+				       u->name);
+		}
+		memset(res, 0, sizeof(*res));
+		rq.upstream = u;
+		rq.method = method;
+		rq.path = path;
+		rq.body = make_body ? make_body(ex, u, &rq.body_len, &owned) : NULL;
+		rq.stream = sink != NULL;
+		ex->upstream = u->name;
+		relay_call(&proc->relay, &rq, sink, res);
+		free(owned);
+		balance_report(&proc->balancer, u, !retryable(res), time(NULL));
+		if (!retryable(res))
+			break;
+	}
+	free(order);
+	return u;
+}
+
+void ex_call_upstream(struct exchange *ex, const char *method, const char *path,
+		      ex_body_fn make_body)
+{
 	struct relay_result res = { 0 };
 
-	rq.upstream = ex->route->upstream;
-	rq.method = method;
-	rq.path = path;
-	rq.body = body;
-	rq.body_len = len;
-	ex->upstream = rq.upstream->name;
-	relay_call(&ex->proc->relay, &rq, NULL, &res);
+	ex_call(ex, method, path, make_body, NULL, &res);
 	ex_relay_answer(ex, &res);
 	relay_result_free(&res);
 }
-
 /* ---- prompt mode ---- */
 
 /* Finds the prompt: the query string, or for a POST form its body. */
@@ -502,6 +548,18 @@ static bool prompt_text(struct exchange *ex, char **text, size_t *len)
 	return true;
 }
 
+/* Prompt mode: the body for one upstream, with its model. */
+static const char *prompt_for(struct exchange *ex, const struct gw_upstream *u, size_t *len,
+			      char **owned)
+{
+	const char *model = balance_model(u, u->model ? u->model : ex->model);
+	const char *why;
+
+	*owned = prompt_body(ex->route->api, model, ex->prompt, ex->prompt_len, &why);
+	*len = *owned ? strlen(*owned) : 0;
+	return *owned;
+}
+
 static void serve_prompt(struct exchange *ex)
 {
 	const struct gw_route *r = ex->route;
@@ -525,19 +583,21 @@ static void serve_prompt(struct exchange *ex)
 			  "This key is not allowed to use this model", "model_not_allowed");
 		return;
 	}
-	body = prompt_body(r->api, r->upstream->model, text, len, &why);
-	free(text);
+	body = prompt_body(r->api, ex->model, text, len, &why); /* validates the prompt */
 	if (!body) {
+		free(text);
 		ex_refuse(ex, 400, "invalid_request_error", "invalid_prompt", why, "bad_request");
 		return;
 	}
-	if (!ex_limit(ex, limit_estimate_tokens(len) + ex->policy->default_max_tokens)) {
-		free(body);
-		return;
-	}
-	ex_call_upstream(ex, "POST", r->api == GW_API_CHAT ? "/chat/completions" : "/completions",
-		      body, strlen(body));
 	free(body);
+	ex->prompt = text;
+	ex->prompt_len = len;
+	if (ex_limit(ex, limit_estimate_tokens(len) + ex->policy->default_max_tokens))
+		ex_call_upstream(ex, "POST",
+				 r->api == GW_API_CHAT ? "/chat/completions" : "/completions",
+				 prompt_for);
+	ex->prompt = NULL;
+	free(text);
 }
 
 

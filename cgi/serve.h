@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "balance.h"
 #include "io.h"
 #include "limit.h"
 #include "stats.h"
@@ -25,6 +26,8 @@ struct gw_proc {
 	struct usage_log usage;
 	struct limit_store limits;
 	struct stats_store stats;
+	struct balancer balancer;   /* upstream health seen by this process */
+	unsigned seed;              /* for weighted upstream picks */
 	bool stats_warned;
 	char *unpriced[32];         /* models already warned about (no price) */
 	size_t n_unpriced;

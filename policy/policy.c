@@ -191,6 +191,9 @@ static const struct key_def upstream_keys[] = {
 	K_CUSTOM("api_key_env"),
 	K_STR(gw_upstream, "model", model),
 	K_LONG(gw_upstream, "timeout_ms", timeout_ms, 1, 3600000),
+	K_LL(gw_upstream, "weight", weight, 1, 1000),
+	K_LL(gw_upstream, "cooldown_s", cooldown_s, 0, 86400),
+	K_CUSTOM("model_map"),
 };
 
 static const struct key_def auth_keys[] = {
@@ -212,7 +215,9 @@ static const struct key_def consumer_keys[] = {
 static const struct key_def route_keys[] = {
 	K_CUSTOM("path"),
 	K_CUSTOM("mode"),
-	K_STR(gw_route, "upstream", upstream_name),
+	K_LIST(gw_route, "upstream", upstream_names),
+	K_CUSTOM("strategy"),
+	K_LL(gw_route, "retries", retries, 0, 10),
 	K_STR(gw_route, "prompt_param", prompt_param),
 	K_CUSTOM("api"),
 	K_LIST(gw_route, "allow", allow),
@@ -418,6 +423,19 @@ static void custom_upstream(struct load_ctx *ctx, const char *name, const char *
 	static const char *const keys[] = { "api_key", "api_key_file", "api_key_env" };
 	struct gw_upstream *u = ctx->obj;
 
+	if (strcmp(name, "model_map") == 0) {
+		struct gw_list items = { 0 };
+		list_parse(&items, value);
+		for (size_t i = 0; i < items.n; i++) {
+			const char *colon = strchr(items.v[i], ':');
+			if (!colon || colon == items.v[i] || !colon[1])
+				ERR(ctx, "model_map: expected FROM:TO entries, got \"%s\"", items.v[i]);
+			else
+				list_add(&u->model_map, items.v[i], strlen(items.v[i]));
+		}
+		list_free(&items);
+		return;
+	}
 	if (strcmp(name, "url") == 0) {
 		size_t n = strlen(value);
 		if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) {
@@ -509,6 +527,15 @@ static void custom_route(struct load_ctx *ctx, const char *name, const char *val
 			r->mode = GW_MODE_OPENAI;
 		else
 			ERR(ctx, "mode: expected prompt or openai, got \"%s\"", value);
+	} else if (strcmp(name, "strategy") == 0) {
+		if (strcmp(value, "failover") == 0)
+			r->strategy = GW_STRATEGY_FAILOVER;
+		else if (strcmp(value, "round_robin") == 0)
+			r->strategy = GW_STRATEGY_ROUND_ROBIN;
+		else if (strcmp(value, "weighted") == 0)
+			r->strategy = GW_STRATEGY_WEIGHTED;
+		else
+			ERR(ctx, "strategy: expected failover, round_robin or weighted, got \"%s\"", value);
 	} else if (strcmp(name, "api") == 0) {
 		if (strcmp(value, "chat") == 0)
 			r->api = GW_API_CHAT;
@@ -561,6 +588,8 @@ static void *section_new(struct load_ctx *ctx, enum section_kind kind, const cha
 		struct gw_upstream *u = gw_calloc(1, sizeof(*u));
 		u->name = gw_strdup(name);
 		u->timeout_ms = 60000;
+		u->weight = 1;
+		u->cooldown_s = 30;
 		u->file = ctx->file;
 		u->line = ctx->line;
 		p->upstreams = gw_realloc(p->upstreams, (p->n_upstreams + 1) * sizeof(u));
@@ -584,6 +613,7 @@ static void *section_new(struct load_ctx *ctx, enum section_kind kind, const cha
 		r->api = GW_API_CHAT;
 		r->blocked_code = 403;
 		r->case_sensitive = true;
+		r->retries = -1;
 		limits_init(&r->limits);
 		r->file = ctx->file;
 		r->line = ctx->line;
@@ -974,17 +1004,23 @@ static void validate_route(struct gw_policy *p, struct gw_route *r, struct gw_di
 		SEMANTIC(d, r, "[route %s] needs path", r->name);
 	if (!r->prompt_param)
 		r->prompt_param = gw_strdup("prompt");
-	if (r->upstream_name) {
-		r->upstream = policy_upstream(p, r->upstream_name);
-		if (!r->upstream)
+	r->upstreams = gw_calloc(r->upstream_names.n + 1, sizeof(*r->upstreams));
+	for (size_t i = 0; i < r->upstream_names.n; i++) {
+		struct gw_upstream *u = policy_upstream(p, r->upstream_names.v[i]);
+		if (!u)
 			SEMANTIC(d, r, "[route %s] names upstream %s, which is not defined", r->name,
-				 r->upstream_name);
-	} else if (p->n_upstreams == 1) {
-		r->upstream = p->upstreams[0];
-	} else {
+				 r->upstream_names.v[i]);
+		else
+			r->upstreams[r->n_upstreams++] = u;
+	}
+	if (r->upstream_names.n == 0 && p->n_upstreams == 1)
+		r->upstreams[r->n_upstreams++] = p->upstreams[0];
+	else if (r->upstream_names.n == 0)
 		SEMANTIC(d, r, "[route %s] needs upstream (there are %zu upstreams)", r->name,
 			 p->n_upstreams);
-	}
+	r->upstream = r->n_upstreams ? r->upstreams[0] : NULL;
+	if (r->retries < 0)
+		r->retries = r->n_upstreams ? (long long)r->n_upstreams - 1 : 0;
 	for (size_t i = 0; i < r->allow.n; i++)
 		if (!policy_consumer(p, r->allow.v[i]))
 			SEMANTIC(d, r, "[route %s] allows %s, which is not a [consumer]", r->name,
@@ -1106,7 +1142,8 @@ static void route_free(struct gw_route *r)
 {
 	free(r->name);
 	free(r->path);
-	free(r->upstream_name);
+	list_free(&r->upstream_names);
+	free(r->upstreams);
 	free(r->prompt_param);
 	free(r->blocked_message);
 	list_free(&r->allow);
@@ -1131,6 +1168,7 @@ void policy_free(struct gw_policy *p)
 		free(u->url);
 		secret_free(u->api_key);
 		free(u->model);
+		list_free(&u->model_map);
 		free(u);
 	}
 	for (size_t i = 0; i < p->n_consumers; i++) {

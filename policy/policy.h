@@ -54,6 +54,9 @@ struct gw_upstream {
 	char *api_key;    /* resolved from api_key, api_key_file or api_key_env; may be NULL */
 	char *model;      /* default model; NULL: none */
 	long timeout_ms;
+	long long weight;     /* for strategy = weighted; default 1 */
+	long long cooldown_s; /* skipped this long after failing FAILOVER_STRIKES times in a row */
+	struct gw_list model_map; /* "from:to" entries */
 	const char *file; /* where the section started, for messages */
 	int line;
 };
@@ -71,6 +74,7 @@ struct gw_consumer {
 };
 
 enum gw_mode { GW_MODE_PROMPT, GW_MODE_OPENAI };
+enum gw_strategy { GW_STRATEGY_FAILOVER, GW_STRATEGY_ROUND_ROBIN, GW_STRATEGY_WEIGHTED };
 enum gw_api { GW_API_CHAT, GW_API_COMPLETIONS };
 
 struct gw_route {
@@ -78,8 +82,12 @@ struct gw_route {
 	char *path;       /* URL path prefix; "/" matches everything */
 	size_t path_len;
 	enum gw_mode mode;
-	char *upstream_name;
-	struct gw_upstream *upstream; /* resolved after loading */
+	struct gw_list upstream_names;
+	struct gw_upstream **upstreams; /* resolved after loading, in the listed order */
+	size_t n_upstreams;
+	struct gw_upstream *upstream;   /* the first: its model is the route's default */
+	enum gw_strategy strategy;
+	long long retries;              /* moves to another upstream; -1: n_upstreams - 1 */
 	char *prompt_param;
 	enum gw_api api;
 	struct gw_list allow; /* empty: any authenticated consumer (or anyone without global_auth) */

@@ -39,6 +39,8 @@ void stats_file_close(struct stats_file *f)
 
 void stats_store_close(struct stats_store *s)
 {
+	if (!s->dir)
+		return; /* never initialised: its fds are not ours */
 	stats_file_close(&s->total);
 	stats_file_close(&s->day);
 	free(s->dir);
