@@ -40,6 +40,7 @@ struct exchange {
 	bool priced;         /* cost_pico is known */
 	int64_t cost_pico;
 	bool admin;          /* an admin endpoint: not usage, not logged */
+	bool bad_key;        /* a key held a NUL byte */
 };
 
 /* One line to the server's error log (stderr under both servers). */

@@ -180,8 +180,11 @@ static size_t key_candidates(struct exchange *ex, const char **cands, char **own
 			size_t len;
 			char *v = NULL;
 			if (query_get(ex->req.query, strlen(ex->req.query), a->keys.v[i], &v, &len) ==
-			    QUERY_FOUND)
+			    QUERY_FOUND) {
 				cands[n] = owned[n] = v;
+				if (strlen(v) != len)
+					ex->bad_key = true; /* "%00": never cut a key short */
+			}
 			n++;
 		}
 	}
@@ -199,7 +202,7 @@ static bool step_auth(struct exchange *ex)
 	enum auth_verdict v;
 
 	n = key_candidates(ex, cands, owned);
-	v = auth_lookup(p, cands, n, &ex->consumer);
+	v = ex->bad_key ? AUTH_UNKNOWN_KEY : auth_lookup(p, cands, n, &ex->consumer);
 	for (size_t i = 0; i < max; i++)
 		free(owned[i]);
 	free(owned);

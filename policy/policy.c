@@ -764,8 +764,12 @@ static char *reader_cb(char *str, int num, void *stream)
 	if (s != str) {
 		if (looks_like_key(s)) {
 			memmove(str, s, strlen(s) + 1);
-		} else {
+		} else if (ctx->seen.n > 0) {
 			ctx->continuation = true;
+			return str;
+		} else {
+			ERR(ctx, "expected \"key = value\" (an indented line continues a list only after a key)");
+			str[0] = '\0';
 			return str;
 		}
 	}
@@ -903,7 +907,7 @@ static void load_includes(struct load_ctx *ctx)
 			*(slash == dir ? slash + 1 : slash) = '\0';
 		stamp_add(ctx->p, slash ? dir : ".");
 		free(dir);
-		rc = glob(pattern, GLOB_ERR, NULL, &g);
+		rc = glob(pattern, 0, NULL, &g);
 		if (rc == 0) {
 			for (size_t k = 0; k < g.gl_pathc; k++)
 				load_file(ctx->p, ctx->diag, g.gl_pathv[k], ctx->depth + 1,

@@ -1,0 +1,18 @@
+/* suites.h: one CUnit suite per module; each function registers its suite
+ * and tests with the current registry. */
+#ifndef AIGW_UNIT_SUITES_H
+#define AIGW_UNIT_SUITES_H
+
+void suite_str(void);
+void suite_sha256(void);
+void suite_buf(void);
+void suite_policy(void);
+void suite_auth(void);
+void suite_block(void);
+void suite_query(void);
+void suite_prompt(void);
+void suite_openai(void);
+void suite_usage(void);
+void suite_limit(void);
+
+#endif

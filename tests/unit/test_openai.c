@@ -1,0 +1,368 @@
+/* test_openai.c: cgi/openai.h (strict JSON parsing, token usage). */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "gw.h"
+#include "openai.h"
+#include "suites.h"
+#include "testutil.h"
+
+/* Parses s[0..len) from an exact-size copy; returns whether it was accepted. */
+static bool accepts(const char *s, size_t len)
+{
+	char *exact = tu_exact(s, len);
+	json_object *o = openai_parse(exact, len);
+
+	free(exact);
+	json_object_put(o);
+	return o != NULL;
+}
+
+static void check(const char *s, size_t len, bool want, unsigned line)
+{
+	bool got = accepts(s, len);
+
+	if (got != want) {
+		fprintf(stderr, "\n    %s:%u: openai_parse(\"", __FILE__, line);
+		for (size_t i = 0; i < len && i < 80; i++)
+			fprintf(stderr, (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f
+						? "%c"
+						: "\\x%02x",
+				(unsigned char)s[i]);
+		fprintf(stderr, "\") %s\n", got ? "accepted" : "refused");
+	}
+	tu_assert_ll(got, want, "openai_parse verdict", line, __FILE__, __func__);
+}
+
+#define OK(lit) check(lit, sizeof(lit) - 1, true, __LINE__)
+#define BAD(lit) check(lit, sizeof(lit) - 1, false, __LINE__)
+
+static void test_accepts(void)
+{
+	OK("{}");
+	OK("[]");
+	OK("{\"model\":\"gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+	OK("[1,2.5,-3e2,true,false,null,\"s\",{}]");
+	OK("{\"a\":\"\\u00e9\\n\\\"\\\\\"}");
+	OK("{\"s\":\"caf\xc3\xa9 \xf0\x9f\x98\x80\"}");
+	OK("  {\"leading\":\"whitespace\"}");
+}
+
+static void test_trailing_whitespace(void)
+{
+	OK("{} ");
+	OK("{}\n");
+	OK("[1]\r\n\t \n");
+	OK("{\"a\":1}\n\n\n");
+}
+
+static void test_trailing_garbage(void)
+{
+	BAD("{}x");
+	BAD("{} x");
+	BAD("{}{}");
+	BAD("{\"a\":1}\n{\"b\":2}");
+	BAD("[1]]");
+	BAD("{}\0");
+	BAD("{} \0 ");
+	BAD("{},");
+	BAD("[1] // comment");
+}
+
+static void test_truncated(void)
+{
+	BAD("{");
+	BAD("[");
+	BAD("{\"a\"");
+	BAD("{\"a\":");
+	BAD("{\"a\":1");
+	BAD("{\"a\":1,");
+	BAD("[1,2");
+	BAD("\"unterminated");
+	BAD("{\"a\":\"unterminated}");
+	BAD("{\"a\":tru");
+	BAD("{\"a\":\"\\u00");
+}
+
+static void test_invalid_utf8(void)
+{
+	BAD("{\"s\":\"\xc0\x80\"}");
+	BAD("{\"s\":\"\xed\xa0\x80\"}");
+	BAD("{\"s\":\"\xf4\x90\x80\x80\"}");
+	BAD("{\"s\":\"\xc3\"}");
+	BAD("{\"s\":\"\xe6\x97\"}");
+	BAD("{\"s\":\"\xf0\x9f\x98\"}");
+	BAD("{\"s\":\"\xff\"}");
+	BAD("{\"s\":\"caf\xe9\"}");
+	BAD("{\"\xc0\xaf\":1}");
+}
+
+static void test_nul_inside(void)
+{
+	BAD("{\"s\":\"a\0b\"}");
+	BAD("{\"s\"\0:1}");
+	BAD("\0{}");
+	OK("{\"s\":\"a\\u0000b\"}"); /* an escaped NUL is valid JSON */
+}
+
+static void test_empty(void)
+{
+	BAD("");
+	BAD(" ");
+	BAD("\n\t ");
+	CU_ASSERT_PTR_NULL(openai_parse("{}", 0));
+}
+
+static char *nested(size_t depth)
+{
+	char *s = gw_malloc(2 * depth + 1);
+
+	memset(s, '[', depth);
+	memset(s + depth, ']', depth);
+	s[2 * depth] = '\0';
+	return s;
+}
+
+static void test_depth(void)
+{
+	char *s;
+
+	s = nested(10000);
+	CU_ASSERT_FALSE(accepts(s, 20000));
+	CU_ASSERT_FALSE(accepts(s, 10000)); /* only the opening half */
+	free(s);
+
+	s = nested(OPENAI_MAX_DEPTH + 1);
+	CU_ASSERT_FALSE(accepts(s, 2 * (OPENAI_MAX_DEPTH + 1)));
+	free(s);
+
+	s = nested(OPENAI_MAX_DEPTH / 2);
+	CU_ASSERT_TRUE(accepts(s, OPENAI_MAX_DEPTH));
+	free(s);
+
+	/* Objects nest too. */
+	s = gw_malloc(10000 * 5);
+	for (size_t i = 0; i < 10000; i++)
+		memcpy(s + 5 * i, "{\"a\":", 5);
+	CU_ASSERT_FALSE(accepts(s, 10000 * 5));
+	free(s);
+}
+
+/* Strict JSON: what lenient parsers take but RFC 8259 does not. */
+static void test_not_json(void)
+{
+	BAD("[1,]");
+	BAD("{\"a\":1,}");
+	BAD("[01]");
+	BAD("[True]");
+	BAD("/* c */ {}");
+	BAD("{a:1}");
+	BAD("[\"\\x41\"]");
+	BAD("[-]");
+}
+
+/* A lone scalar is one JSON value; nothing follows it, not even a newline. */
+static void test_scalars(void)
+{
+	OK("42");
+	OK("-1.5e3");
+	OK("true");
+	OK("\"text\"");
+	OK("42 ");
+	BAD("42x");
+	BAD("4 2");
+}
+
+/* ---- usage ---- */
+
+static void usage_of(const char *json, struct openai_usage *u)
+{
+	json_object *o = json_tokener_parse(json);
+
+	memset(u, 0, sizeof(*u));
+	CU_ASSERT_PTR_NOT_NULL(o);
+	openai_usage(o, u);
+	json_object_put(o);
+}
+
+static void test_usage_full(void)
+{
+	struct openai_usage u;
+
+	usage_of("{\"id\":\"x\",\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":5,"
+		 "\"total_tokens\":15}}",
+		 &u);
+	CU_ASSERT_TRUE(u.found);
+	TU_INT(u.prompt_tokens, 10);
+	TU_INT(u.completion_tokens, 5);
+	TU_INT(u.total_tokens, 15);
+
+	/* The reported total is kept even when it differs from the sum. */
+	usage_of("{\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":7}}", &u);
+	TU_INT(u.total_tokens, 7);
+}
+
+static void test_usage_missing_total(void)
+{
+	struct openai_usage u;
+
+	usage_of("{\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":30}}", &u);
+	CU_ASSERT_TRUE(u.found);
+	TU_INT(u.prompt_tokens, 12);
+	TU_INT(u.completion_tokens, 30);
+	TU_INT(u.total_tokens, 42);
+
+	usage_of("{\"usage\":{\"prompt_tokens\":12}}", &u);
+	CU_ASSERT_TRUE(u.found);
+	TU_INT(u.completion_tokens, 0);
+	TU_INT(u.total_tokens, 12);
+
+	usage_of("{\"usage\":{}}", &u);
+	CU_ASSERT_TRUE(u.found);
+	TU_INT(u.total_tokens, 0);
+}
+
+static void test_usage_missing(void)
+{
+	struct openai_usage u;
+
+	usage_of("{\"id\":\"x\",\"choices\":[]}", &u);
+	CU_ASSERT_FALSE(u.found);
+	TU_INT(u.total_tokens, 0);
+	usage_of("{\"usage\":null}", &u);
+	CU_ASSERT_FALSE(u.found);
+	usage_of("{\"usage\":15}", &u);
+	CU_ASSERT_FALSE(u.found);
+	usage_of("{\"usage\":[10,5,15]}", &u);
+	CU_ASSERT_FALSE(u.found);
+	usage_of("[{\"usage\":{\"total_tokens\":3}}]", &u);
+	CU_ASSERT_FALSE(u.found);
+	usage_of("\"usage\"", &u);
+	CU_ASSERT_FALSE(u.found);
+
+	memset(&u, 0, sizeof(u));
+	openai_usage(NULL, &u);
+	CU_ASSERT_FALSE(u.found);
+}
+
+static void test_usage_bad_values(void)
+{
+	struct openai_usage u;
+
+	usage_of("{\"usage\":{\"prompt_tokens\":-5,\"completion_tokens\":-1,"
+		 "\"total_tokens\":-6}}",
+		 &u);
+	CU_ASSERT_TRUE(u.found);
+	TU_INT(u.prompt_tokens, 0);
+	TU_INT(u.completion_tokens, 0);
+	TU_INT(u.total_tokens, 0);
+
+	usage_of("{\"usage\":{\"prompt_tokens\":1.5,\"completion_tokens\":\"7\","
+		 "\"total_tokens\":true}}",
+		 &u);
+	CU_ASSERT_TRUE(u.found);
+	TU_INT(u.prompt_tokens, 0);
+	TU_INT(u.completion_tokens, 0);
+	TU_INT(u.total_tokens, 0);
+
+	usage_of("{\"usage\":{\"prompt_tokens\":null,\"completion_tokens\":{},"
+		 "\"total_tokens\":[1]}}",
+		 &u);
+	TU_INT(u.prompt_tokens, 0);
+	TU_INT(u.completion_tokens, 0);
+	TU_INT(u.total_tokens, 0);
+
+	/* A negative total is not believed: the sum of the parts is used. */
+	usage_of("{\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":6,\"total_tokens\":-1}}",
+		 &u);
+	TU_INT(u.total_tokens, 10);
+}
+
+static void test_usage_huge(void)
+{
+	struct openai_usage u;
+
+	/* Parts that would overflow when added: the total saturates. */
+	usage_of("{\"usage\":{\"prompt_tokens\":9223372036854775807,\"completion_tokens\":"
+		 "9223372036854775807}}",
+		 &u);
+	CU_ASSERT_TRUE(u.found);
+	TU_INT(u.prompt_tokens, LLONG_MAX);
+	TU_INT(u.completion_tokens, LLONG_MAX);
+	TU_INT(u.total_tokens, LLONG_MAX);
+
+	/* Out of the int64 range. */
+	usage_of("{\"usage\":{\"prompt_tokens\":1e300,\"completion_tokens\":"
+		 "99999999999999999999999}}",
+		 &u);
+	CU_ASSERT_TRUE(u.prompt_tokens >= 0 && u.completion_tokens >= 0 && u.total_tokens >= 0);
+}
+
+static void test_int(void)
+{
+	json_object *o = json_tokener_parse("{\"n\":42,\"neg\":-7,\"d\":1.5,\"s\":\"9\","
+					    "\"b\":true,\"z\":null,\"big\":9223372036854775807}");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	TU_INT(openai_int(o, "n", -1), 42);
+	TU_INT(openai_int(o, "neg", -1), -7);
+	TU_INT(openai_int(o, "d", -1), -1);
+	TU_INT(openai_int(o, "s", -1), -1);
+	TU_INT(openai_int(o, "b", -1), -1);
+	TU_INT(openai_int(o, "z", -1), -1);
+	TU_INT(openai_int(o, "missing", 5), 5);
+	TU_INT(openai_int(o, "big", 0), LLONG_MAX);
+	TU_INT(openai_int(NULL, "n", 3), 3);
+	json_object_put(o);
+}
+
+static void test_strings(void)
+{
+	const char *text = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+			   "\"content\":\"\\u0070assword\"}],\"n\":2,\"x\":[\"a\\u0000b\",null,true]}";
+	json_object *o = openai_parse(text, strlen(text));
+	struct gw_buf b = { 0 };
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	openai_strings(o, &b);
+	{
+		static const char want[] =
+			"model\nm\nmessages\nrole\nuser\ncontent\npassword\nn\nx\na\0b\n";
+		TU_MEM(b.data, b.len, want, sizeof(want) - 1);
+	}
+	buf_free(&b);
+	json_object_put(o);
+
+	/* A scalar that is not a string adds nothing. */
+	o = json_object_new_int(5);
+	openai_strings(o, &b);
+	CU_ASSERT_EQUAL(b.len, 0);
+	json_object_put(o);
+	buf_free(&b);
+}
+
+void suite_openai(void)
+{
+	static const struct tu_test tests[] = {
+		{ "parse: objects and arrays", test_accepts, false },
+		{ "parse: trailing whitespace accepted", test_trailing_whitespace, false },
+		{ "parse: trailing garbage refused", test_trailing_garbage, false },
+		{ "parse: truncated JSON refused", test_truncated, false },
+		{ "parse: invalid UTF-8 refused", test_invalid_utf8, false },
+		{ "parse: raw NUL bytes refused", test_nul_inside, false },
+		{ "parse: empty input refused", test_empty, false },
+		{ "parse: nesting deeper than OPENAI_MAX_DEPTH", test_depth, false },
+		{ "parse: not JSON (trailing commas, comments...)", test_not_json, false },
+		{ "parse: lone scalars", test_scalars, false },
+		{ "usage: full", test_usage_full, false },
+		{ "usage: total computed when missing", test_usage_missing_total, false },
+		{ "usage: missing usage", test_usage_missing, false },
+		{ "usage: negative and non-integer values are 0", test_usage_bad_values, false },
+		{ "usage: huge values", test_usage_huge, false },
+		{ "openai_int", test_int, false },
+		{ "openai_strings: keys and decoded strings", test_strings, false },
+	};
+	tu_register("openai", NULL, NULL, tests, GW_ARRAY_LEN(tests));
+}

@@ -1,0 +1,1172 @@
+/* test_policy.c: policy/policy.h: loading INI files, FILE:LINE diagnostics,
+ * lists, includes, change detection and route lookup. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gw.h"
+#include "policy.h"
+#include "sha256.h"
+#include "str.h"
+#include "suites.h"
+#include "testutil.h"
+
+static char *g_dir;
+
+static int policy_init(void)
+{
+	g_dir = tu_tmpdir_create();
+	return g_dir ? 0 : -1;
+}
+
+static int policy_cleanup(void)
+{
+	tu_tmpdir_remove(g_dir);
+	g_dir = NULL;
+	return 0;
+}
+
+/* A valid policy of five lines; tests append to it, so their first own line is 6. */
+#define BASE                                                                               \
+	"[upstream up]\n"                                                                  \
+	"url = http://127.0.0.1:9/v1\n"                                                    \
+	"\n"                                                                               \
+	"[route r]\n"                                                                      \
+	"path = /\n"
+
+/* etc/aigw.ini, the example seed policy, with api_key_env replaced by api_key
+ * so that it loads without the environment. Keep in step with etc/aigw.ini. */
+static const char seed_ini[] =
+	"; aigw.ini: example policy, the seed scenario.\n"
+	";\n"
+	"; consumer1 may use the prompt route at /, consumer2 has a valid key but is\n"
+	"; not allowed there (403), and any URL that mentions \"password\" or \"pw\", in\n"
+	"; any case and percent-encoded or not, is answered 404.\n"
+	"; See aigw.ini(5) for every key.\n"
+	"\n"
+	"[gateway]\n"
+	"state_dir = /var/lib/aigw\n"
+	"usage_log = /var/log/aigw/usage.jsonl\n"
+	"max_body  = 1048576\n"
+	"\n"
+	"[upstream openai]\n"
+	"url         = https://api.openai.com/v1\n"
+	"api_key     = sk-seed-test-key\n"
+	"model       = gpt-4o-mini\n"
+	"timeout_ms  = 30000\n"
+	"\n"
+	"[auth]\n"
+	"keys        = apikey\n"
+	"in_header   = true\n"
+	"in_query    = false\n"
+	"global_auth = false\n"
+	"\n"
+	"[consumer consumer1]\n"
+	"credential = xxxxxx\n"
+	"\n"
+	"[consumer consumer2]\n"
+	"credential = yyyyyy\n"
+	"\n"
+	"[route chat]\n"
+	"path           = /\n"
+	"mode           = prompt\n"
+	"upstream       = openai\n"
+	"prompt_param   = text\n"
+	"allow          = consumer1\n"
+	"block_urls     = password, pw\n"
+	"blocked_code   = 404\n"
+	"case_sensitive = false\n";
+
+/* ---- helpers ---- */
+
+static void dump_diag(const struct gw_diag *d)
+{
+	fprintf(stderr, "\n    diagnostics (%zu, %zu errors):\n", d->n, d->n_errors);
+	for (size_t i = 0; i < d->n; i++)
+		fprintf(stderr, "      %s\n", d->msgs[i]);
+}
+
+/* True when a message starts with prefix and (if needle) contains needle. */
+static bool has_msg(const struct gw_diag *d, const char *prefix, const char *needle)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		const char *m = d->msgs[i];
+		if (strncmp(m, prefix, strlen(prefix)) != 0)
+			continue;
+		if (!needle || strstr(m + strlen(prefix), needle))
+			return true;
+	}
+	return false;
+}
+
+/* Writes text to g_dir/name and loads it; *path_out (optional) gets the path. */
+static struct gw_policy *load_text(const char *name, const char *text, struct gw_diag *d,
+				   char **path_out)
+{
+	char *path = tu_path(g_dir, name);
+	struct gw_policy *p;
+
+	CU_ASSERT_EQUAL_FATAL(tu_write_str(path, text), 0);
+	p = policy_load(path, d);
+	if (path_out)
+		*path_out = path;
+	else
+		free(path);
+	return p;
+}
+
+/* Loads text and expects it valid, without errors (warnings are allowed). */
+static struct gw_policy *load_valid(const char *name, const char *text, struct gw_diag *d,
+				    unsigned line)
+{
+	struct gw_policy *p = load_text(name, text, d, NULL);
+	bool ok = p && p->valid && d->n_errors == 0;
+
+	if (!ok) {
+		fprintf(stderr, "\n    %s:%u: expected %s to load cleanly", __FILE__, line, name);
+		dump_diag(d);
+	}
+	tu_assert_ll(ok, 1, "policy loads valid", line, __FILE__, __func__);
+	return p;
+}
+
+#define LOAD_VALID(name, text, d) load_valid(name, text, d, __LINE__)
+
+/* Loads text (written to name) and expects an error whose message starts with
+ * "PATH:LINE: " (or "PATH: " when err_line is 0) and contains needle. The
+ * path is the file written, or rel_file under g_dir when it is not NULL. */
+static void expect_error_in(const char *name, const char *text, const char *rel_file, int err_line,
+			    const char *needle, unsigned line)
+{
+	struct gw_diag d = { 0 };
+	char *path = NULL, *where, *prefix;
+	struct gw_policy *p = load_text(name, text, &d, &path);
+	bool ok;
+
+	where = rel_file ? tu_path(g_dir, rel_file) : gw_strdup(path);
+	prefix = err_line > 0 ? gw_asprintf("%s:%d: ", where, err_line) : gw_asprintf("%s: ", where);
+	ok = p && !p->valid && d.n_errors > 0 && has_msg(&d, prefix, needle);
+	if (!ok) {
+		fprintf(stderr, "\n    %s:%u: expected an error \"%s...%s\"", __FILE__, line, prefix,
+			needle ? needle : "");
+		dump_diag(&d);
+	}
+	tu_assert_ll(ok, 1, "error names FILE:LINE", line, __FILE__, __func__);
+	/* Every message, error or not, names the file. */
+	for (size_t i = 0; i < d.n; i++)
+		CU_ASSERT(strncmp(d.msgs[i], g_dir, strlen(g_dir)) == 0);
+	policy_free(p);
+	diag_free(&d);
+	free(path);
+	free(where);
+	free(prefix);
+}
+
+#define EXPECT_ERROR(name, text, err_line, needle) \
+	expect_error_in(name, text, NULL, err_line, needle, __LINE__)
+
+static const struct gw_route *route_named(const struct gw_policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_routes; i++)
+		if (strcmp(p->routes[i]->name, name) == 0)
+			return p->routes[i];
+	return NULL;
+}
+
+static bool list_is(const struct gw_list *l, const char *const *want, size_t n)
+{
+	bool ok = l->n == n;
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = strcmp(l->v[i], want[i]) == 0;
+	if (!ok) {
+		fprintf(stderr, "\n    list has %zu items:", l->n);
+		for (size_t i = 0; i < l->n; i++)
+			fprintf(stderr, " [%s]", l->v[i]);
+		fputc('\n', stderr);
+	}
+	return ok;
+}
+
+#define LIST_IS(l, ...)                                                                    \
+	do {                                                                               \
+		static const char *const want_[] = { __VA_ARGS__ };                        \
+		CU_ASSERT_TRUE(list_is((l), want_, GW_ARRAY_LEN(want_)));                  \
+	} while (0)
+
+static void set_mtime(const char *path, time_t t)
+{
+	struct timespec ts[2] = { { t, 0 }, { t, 0 } };
+
+	CU_ASSERT_EQUAL(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+/* ---- loading the example and defaults ---- */
+
+static void test_seed(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p = LOAD_VALID("seed.ini", seed_ini, &d);
+	const struct gw_route *r;
+	const struct gw_upstream *u;
+	const struct gw_consumer *c;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	TU_STR(p->state_dir, "/var/lib/aigw");
+	TU_STR(p->usage_log, "/var/log/aigw/usage.jsonl");
+	TU_INT(p->max_body, 1048576);
+	TU_INT(p->n_upstreams, 1);
+	TU_INT(p->n_consumers, 2);
+	TU_INT(p->n_routes, 1);
+	CU_ASSERT_FALSE(p->has_admin_sha256);
+
+	u = policy_upstream(p, "openai");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(u);
+	TU_STR(u->url, "https://api.openai.com/v1");
+	TU_STR(u->api_key, "sk-seed-test-key");
+	TU_STR(u->model, "gpt-4o-mini");
+	TU_INT(u->timeout_ms, 30000);
+
+	LIST_IS(&p->auth.keys, "apikey");
+	CU_ASSERT_TRUE(p->auth.in_header);
+	CU_ASSERT_FALSE(p->auth.in_query);
+	CU_ASSERT_FALSE(p->auth.global_auth);
+
+	c = policy_consumer(p, "consumer1");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	TU_STR(c->credential, "xxxxxx");
+	CU_ASSERT_TRUE(c->has_sha256);
+	{
+		unsigned char want[SHA256_LEN];
+		sha256("xxxxxx", 6, want);
+		CU_ASSERT_EQUAL(memcmp(c->credential_sha256, want, SHA256_LEN), 0);
+	}
+	CU_ASSERT_PTR_NOT_NULL(policy_consumer(p, "consumer2"));
+	CU_ASSERT_PTR_NULL(policy_consumer(p, "consumer3"));
+	CU_ASSERT_PTR_NULL(policy_upstream(p, "other"));
+
+	r = route_named(p, "chat");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	TU_STR(r->path, "/");
+	TU_INT(r->path_len, 1);
+	CU_ASSERT_EQUAL(r->mode, GW_MODE_PROMPT);
+	CU_ASSERT_PTR_EQUAL(r->upstream, u);
+	TU_STR(r->prompt_param, "text");
+	LIST_IS(&r->allow, "consumer1");
+	LIST_IS(&r->block_urls, "password", "pw");
+	TU_INT(r->blocked_code, 404);
+	CU_ASSERT_FALSE(r->case_sensitive);
+	CU_ASSERT_PTR_EQUAL(policy_route(p, "/anything"), r);
+	CU_ASSERT_FALSE(policy_changed(p));
+	policy_free(p);
+	diag_free(&d);
+}
+
+static void test_defaults(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p = LOAD_VALID("defaults.ini", BASE, &d);
+	const struct gw_route *r;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	TU_INT(p->max_body, 1048576);
+	TU_STR(p->state_dir, "/var/lib/aigw");
+	CU_ASSERT_PTR_NULL(p->usage_log);
+	CU_ASSERT_PTR_NULL(p->admin_key);
+	CU_ASSERT_FALSE(p->has_admin_sha256);
+	CU_ASSERT_TRUE(p->auth.global_auth);
+	CU_ASSERT_TRUE(p->auth.in_header);
+	CU_ASSERT_FALSE(p->auth.in_query);
+	TU_INT(p->n_upstreams, 1);
+	TU_INT(p->upstreams[0]->timeout_ms, 60000);
+	CU_ASSERT_PTR_NULL(p->upstreams[0]->api_key);
+	CU_ASSERT_PTR_NULL(p->upstreams[0]->model);
+	TU_STR(p->upstreams[0]->url, "http://127.0.0.1:9/v1");
+	r = route_named(p, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	TU_INT(r->blocked_code, 403);
+	CU_ASSERT_TRUE(r->case_sensitive);
+	CU_ASSERT_EQUAL(r->mode, GW_MODE_PROMPT);
+	CU_ASSERT_EQUAL(r->api, GW_API_CHAT);
+	TU_STR(r->prompt_param, "prompt");
+	CU_ASSERT_PTR_NULL(r->blocked_message);
+	CU_ASSERT_PTR_EQUAL(r->upstream, p->upstreams[0]); /* the only upstream */
+	CU_ASSERT_EQUAL(r->allow.n, 0);
+	CU_ASSERT_EQUAL(r->block_urls.n, 0);
+	CU_ASSERT_EQUAL(r->n_regexps, 0);
+	policy_free(p);
+	diag_free(&d);
+}
+
+static void test_booleans(void)
+{
+	static const char *const yes[] = { "true", "TRUE", "Yes", "on", "1" };
+	static const char *const no[] = { "false", "False", "NO", "off", "0" };
+	static const char *const bad[] = { "", "maybe", "2", "tru", "truex", "yes please", "-1" };
+	bool b;
+
+	for (size_t i = 0; i < GW_ARRAY_LEN(yes); i++) {
+		b = false;
+		CU_ASSERT_EQUAL(policy_parse_bool(yes[i], &b), 0);
+		CU_ASSERT_TRUE(b);
+		b = true;
+		CU_ASSERT_EQUAL(policy_parse_bool(no[i], &b), 0);
+		CU_ASSERT_FALSE(b);
+	}
+	for (size_t i = 0; i < GW_ARRAY_LEN(bad); i++)
+		CU_ASSERT_EQUAL(policy_parse_bool(bad[i], &b), -1);
+}
+
+static void test_crlf_and_comments(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p = LOAD_VALID("crlf.ini",
+					 "; comment\r\n"
+					 "# another comment\r\n"
+					 "[upstream up]\r\n"
+					 "url = http://127.0.0.1:9/ ; inline comment\r\n"
+					 "\r\n"
+					 "[route r]\r\n"
+					 "path: /v1\r\n"
+					 "blocked_code = 451\r\n",
+					 &d);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	TU_STR(p->upstreams[0]->url, "http://127.0.0.1:9");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(route_named(p, "r"));
+	TU_STR(route_named(p, "r")->path, "/v1");
+	TU_INT(route_named(p, "r")->blocked_code, 451);
+	policy_free(p);
+	diag_free(&d);
+}
+
+static void test_hostile_values(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p = LOAD_VALID("hostile.ini",
+					 BASE "blocked_message = say \"no\" \\ 100% %s %n\n"
+					      "[consumer q]\n"
+					      "credential = k\"e'y\\%00\n",
+					 &d);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	TU_STR(route_named(p, "r")->blocked_message, "say \"no\" \\ 100% %s %n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(policy_consumer(p, "q"));
+	TU_STR(policy_consumer(p, "q")->credential, "k\"e'y\\%00");
+	policy_free(p);
+	diag_free(&d);
+}
+
+/* ---- errors name FILE:LINE ---- */
+
+static void test_err_unknown_section(void)
+{
+	EXPECT_ERROR("e-section.ini", BASE "[bogus]\nx = 1\n", 6, "bogus");
+	EXPECT_ERROR("e-section2.ini", BASE "[]\n", 6, NULL);
+	EXPECT_ERROR("e-section3.ini", BASE "[route]\n", 6, "route");       /* needs a name */
+	EXPECT_ERROR("e-section4.ini", BASE "[route a b]\n", 6, "route");   /* one name */
+	EXPECT_ERROR("e-section5.ini", BASE "[route a/b]\n", 6, "route");   /* bad name */
+	EXPECT_ERROR("e-section6.ini", BASE "[gateway x]\n", 6, "gateway"); /* no name */
+}
+
+static void test_err_unknown_key(void)
+{
+	EXPECT_ERROR("e-key.ini", BASE "colour = red\n", 6, "colour");
+	EXPECT_ERROR("e-key2.ini", "[gateway]\nstate_dir = /x\nPath = /\n" BASE, 3, "Path");
+}
+
+static void test_err_bad_boolean(void)
+{
+	EXPECT_ERROR("e-bool.ini", BASE "case_sensitive = maybe\n", 6, "case_sensitive");
+	EXPECT_ERROR("e-bool2.ini", "[auth]\nin_query = 2\n" BASE, 2, "in_query");
+	EXPECT_ERROR("e-bool3.ini", "[auth]\n\nglobal_auth =\n" BASE, 3, "global_auth");
+}
+
+static void test_err_bad_integer(void)
+{
+	EXPECT_ERROR("e-int.ini", BASE "blocked_code = 40x\n", 6, "blocked_code");
+	EXPECT_ERROR("e-int2.ini", BASE "blocked_code = 600\n", 6, "blocked_code");
+	EXPECT_ERROR("e-int3.ini", BASE "blocked_code = 99\n", 6, "blocked_code");
+	EXPECT_ERROR("e-int4.ini", BASE "blocked_code =\n", 6, "blocked_code");
+	EXPECT_ERROR("e-int5.ini", BASE "query_per_minute = -1\n", 6, "query_per_minute");
+	EXPECT_ERROR("e-int6.ini", "[gateway]\nmax_body = 0\n" BASE, 2, "max_body");
+	EXPECT_ERROR("e-int7.ini", "[gateway]\nmax_body = 99999999999999999999\n" BASE, 2,
+		     "max_body");
+	EXPECT_ERROR("e-int8.ini", "[gateway]\nmax_body = 0x10\n" BASE, 2, "max_body");
+	EXPECT_ERROR("e-int9.ini", "[upstream up]\nurl = http://h\ntimeout_ms = 1.5\n", 3,
+		     "timeout_ms");
+}
+
+static void test_err_duplicate_key(void)
+{
+	EXPECT_ERROR("e-dupkey.ini", BASE "blocked_code = 404\nblocked_code = 404\n", 7,
+		     "blocked_code");
+	EXPECT_ERROR("e-dupkey2.ini", BASE "path = /x\n", 6, "path");
+}
+
+static void test_err_duplicate_section(void)
+{
+	EXPECT_ERROR("e-dupsec.ini", BASE "[route r]\npath = /x\n", 6, "route r");
+	EXPECT_ERROR("e-dupsec2.ini", "[gateway]\n[gateway]\n" BASE, 2, "gateway");
+	EXPECT_ERROR("e-dupsec3.ini", BASE "[upstream up]\nurl = http://x\n", 6, "upstream up");
+}
+
+static void test_err_header_without_bracket(void)
+{
+	EXPECT_ERROR("e-bracket.ini", BASE "[route x\npath = /x\n", 6, NULL);
+}
+
+static void test_err_no_equals(void)
+{
+	EXPECT_ERROR("e-noeq.ini", BASE "just some words\n", 6, NULL);
+	EXPECT_ERROR("e-noeq2.ini",
+		     "[upstream up]\nurl = http://127.0.0.1:9\nmodel gpt\n[route r]\npath = /\n", 3,
+		     NULL);
+}
+
+/* An indented line without '=' right after a section header has no key to
+ * continue: an error at its line. */
+static void test_err_no_equals_indented(void)
+{
+	EXPECT_ERROR("e-noeq3.ini", BASE "[auth]\n    in_query yes\n", 7, NULL);
+}
+
+static void test_err_outside_section(void)
+{
+	EXPECT_ERROR("e-outside.ini", "max_body = 5\n" BASE, 1, "max_body");
+	EXPECT_ERROR("e-outside2.ini", "; comment\n\nstate_dir = /x\n" BASE, 3, "state_dir");
+}
+
+static char *long_line(const char *key, size_t total)
+{
+	size_t k = strlen(key);
+	char *s = gw_malloc(total + 2);
+
+	memcpy(s, key, k);
+	for (size_t i = k; i < total; i++)
+		s[i] = i % 2 ? ',' : 'x';
+	s[total] = '\n';
+	s[total + 1] = '\0';
+	return s;
+}
+
+static void test_err_long_line(void)
+{
+	char *line = long_line("block_urls = ", 250);
+	char *text = gw_asprintf(BASE "%s", line);
+	char *huge = long_line("block_bodies = ", 100000);
+
+	EXPECT_ERROR("e-long.ini", text, 6, NULL);
+	free(text);
+
+	/* Line counting goes on after a long line: the error two lines later. */
+	text = gw_asprintf(BASE "%sblocked_code = 404\nwrong = 1\n", line);
+	EXPECT_ERROR("e-long2.ini", text, 8, "wrong");
+	free(text);
+
+	/* A 100 KB line. */
+	text = gw_asprintf(BASE "%s", huge);
+	EXPECT_ERROR("e-long3.ini", text, 6, NULL);
+	free(text);
+
+	/* 200 bytes and more without a newline at the end of the file. */
+	text = gw_asprintf(BASE "%.*s", 210, line);
+	EXPECT_ERROR("e-long4.ini", text, 6, NULL);
+	free(text);
+	free(line);
+	free(huge);
+}
+
+static void test_long_line_limit(void)
+{
+	/* 150 bytes are fine; lines of 200 bytes or more are refused. */
+	char *ok = long_line("block_urls = ", 150);
+	char *bad = long_line("block_urls = ", 200);
+	char *text = gw_asprintf(BASE "%s", ok);
+	struct gw_diag d = { 0 };
+	struct gw_policy *p = LOAD_VALID("long-ok.ini", text, &d);
+
+	/* "block_urls = " then ",x" pairs up to byte 150: 68 items. */
+	CU_ASSERT(p && route_named(p, "r") && route_named(p, "r")->block_urls.n == 68);
+	policy_free(p);
+	diag_free(&d);
+	free(text);
+	text = gw_asprintf(BASE "%s", bad);
+	EXPECT_ERROR("long-bad.ini", text, 6, NULL);
+	free(text);
+	free(ok);
+	free(bad);
+}
+
+static void test_err_credential_both(void)
+{
+	char hex[2 * SHA256_LEN + 1];
+	unsigned char h[SHA256_LEN];
+	char *text;
+
+	sha256("k", 1, h);
+	str_hex_encode(h, SHA256_LEN, hex);
+	text = gw_asprintf(BASE "[consumer c]\ncredential = k\ncredential_sha256 = %s\n", hex);
+	EXPECT_ERROR("e-both.ini", text, 8, "credential");
+	free(text);
+	text = gw_asprintf(BASE "[consumer c]\ncredential_sha256 = %s\ncredential = k\n", hex);
+	EXPECT_ERROR("e-both2.ini", text, 8, "credential");
+	free(text);
+	EXPECT_ERROR("e-both3.ini",
+		     "[gateway]\nadmin_key = 0123456789\nadmin_key_sha256 = "
+		     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n" BASE,
+		     3, "admin_key");
+}
+
+static void test_err_bad_sha256(void)
+{
+	/* 64 characters, one not hex. */
+	EXPECT_ERROR("e-sha.ini",
+		     BASE "[consumer c]\ncredential_sha256 = "
+			  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85g\n",
+		     7, "credential_sha256");
+	/* 63 digits. */
+	EXPECT_ERROR("e-sha2.ini",
+		     BASE "[consumer c]\ncredential_sha256 = "
+			  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85\n",
+		     7, "credential_sha256");
+	/* 66 digits. */
+	EXPECT_ERROR("e-sha3.ini",
+		     BASE "[consumer c]\ncredential_sha256 = "
+			  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85500\n",
+		     7, "credential_sha256");
+	EXPECT_ERROR("e-sha4.ini", "[gateway]\nadmin_key_sha256 = xyz\n" BASE, 2, "admin_key_sha256");
+}
+
+static void test_err_undefined_upstream(void)
+{
+	EXPECT_ERROR("e-ups.ini", BASE "upstream = nowhere\n", 4, "nowhere");
+	/* Two upstreams and a route naming none: ambiguous. */
+	EXPECT_ERROR("e-ups2.ini", BASE "[upstream two]\nurl = https://x\n", 4, "upstream");
+}
+
+static void test_err_allow_unknown(void)
+{
+	EXPECT_ERROR("e-allow.ini",
+		     BASE "allow = alice, mallory\n"
+			  "[consumer alice]\ncredential = alice-key\n",
+		     4, "mallory");
+}
+
+static void test_err_same_credential(void)
+{
+	char hex[2 * SHA256_LEN + 1];
+	unsigned char h[SHA256_LEN];
+	char *text;
+
+	EXPECT_ERROR("e-samecred.ini",
+		     BASE "[consumer a]\ncredential = shared-key\n\n"
+			  "[consumer b]\ncredential = shared-key\n",
+		     9, "consumer");
+	/* The same key, once in plain and once as its hash. */
+	sha256("shared-key", 10, h);
+	str_hex_encode(h, SHA256_LEN, hex);
+	text = gw_asprintf(BASE "[consumer a]\ncredential = shared-key\n"
+				"[consumer b]\ncredential_sha256 = %s\n",
+			   hex);
+	EXPECT_ERROR("e-samecred2.ini", text, 8, "consumer");
+	free(text);
+}
+
+static void test_err_bad_regexp(void)
+{
+	EXPECT_ERROR("e-re.ini", BASE "block_regexp_urls = ok.*, a(b\n", 4, "a(b");
+	EXPECT_ERROR("e-re2.ini", BASE "block_regexp_urls = [z-a]\n", 4, "block_regexp_urls");
+}
+
+static void test_err_mode_api(void)
+{
+	EXPECT_ERROR("e-mode.ini", BASE "mode = chat\n", 6, "mode");
+	EXPECT_ERROR("e-mode2.ini", BASE "mode = Prompt\n", 6, "mode");
+	EXPECT_ERROR("e-api.ini", BASE "api = responses\n", 6, "api");
+	EXPECT_ERROR("e-api2.ini", BASE "api =\n", 6, "api");
+}
+
+static void test_mode_api_values(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p =
+		LOAD_VALID("modes.ini", BASE "mode = openai\napi = completions\n", &d);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_EQUAL(route_named(p, "r")->mode, GW_MODE_OPENAI);
+	CU_ASSERT_EQUAL(route_named(p, "r")->api, GW_API_COMPLETIONS);
+	policy_free(p);
+	diag_free(&d);
+}
+
+static void test_err_url(void)
+{
+	EXPECT_ERROR("e-url.ini", "[upstream up]\nurl = ftp://x/\n[route r]\npath = /\n", 2, "url");
+	EXPECT_ERROR("e-url2.ini", "[upstream up]\nurl = 127.0.0.1:9\n[route r]\npath = /\n", 2,
+		     "url");
+	EXPECT_ERROR("e-url3.ini", "[upstream up]\nurl = HTTP\n[route r]\npath = /\n", 2, "url");
+	/* No url at all: named at the section. */
+	EXPECT_ERROR("e-url4.ini", "[route r]\npath = /\n\n[upstream up]\nmodel = m\n", 4, "url");
+}
+
+static void test_err_path(void)
+{
+	EXPECT_ERROR("e-path.ini", BASE "[route s]\npath = v1\n", 7, "path");
+	EXPECT_ERROR("e-path2.ini", BASE "[route s]\npath = /v1?x=1\n", 7, "path");
+	EXPECT_ERROR("e-path3.ini", BASE "[route s]\npath = /v1\n[route t]\npath = /v1/\n", 8,
+		     "path");
+}
+
+static void test_err_missing_file(void)
+{
+	struct gw_diag d = { 0 };
+	char *path = tu_path(g_dir, "does-not-exist.ini");
+	char *prefix = gw_asprintf("%s: ", path);
+	struct gw_policy *p = policy_load(path, &d);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_FALSE(p->valid);
+	CU_ASSERT_TRUE(has_msg(&d, prefix, NULL));
+	/* A policy that could not be read notices when the file appears. */
+	CU_ASSERT_FALSE(policy_changed(p));
+	CU_ASSERT_EQUAL(tu_write_str(path, BASE), 0);
+	CU_ASSERT_TRUE(policy_changed(p));
+	policy_free(p);
+	diag_free(&d);
+	free(prefix);
+	free(path);
+}
+
+/* ---- lists ---- */
+
+static void test_lists(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p = LOAD_VALID("lists.ini",
+					 BASE "block_urls = a, b ,, , c,\t d\t,\n"
+					      "block_bodies = ,\n"
+					      "block_headers = one\n",
+					 &d);
+	const struct gw_route *r;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	r = route_named(p, "r");
+	LIST_IS(&r->block_urls, "a", "b", "c", "d");
+	CU_ASSERT_EQUAL(r->block_bodies.n, 0);
+	LIST_IS(&r->block_headers, "one");
+	CU_ASSERT_TRUE(list_has(&r->block_urls, "c"));
+	CU_ASSERT_FALSE(list_has(&r->block_urls, "C"));
+	CU_ASSERT_FALSE(list_has(&r->block_urls, ""));
+	policy_free(p);
+	diag_free(&d);
+}
+
+static void test_list_continuation(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p = LOAD_VALID("cont.ini",
+					 "[upstream up]\n"
+					 "url = http://127.0.0.1:9\n"
+					 "[route r]\n"
+					 "path = /\n"
+					 "block_urls = a, b\n"
+					 "    c ,  d\n"
+					 "\te,\n"
+					 "  case_sensitive = false\n"
+					 "  block_bodies = x\n"
+					 "      y\n"
+					 "allow = \n"
+					 "    alice\n"
+					 "[consumer alice]\n"
+					 "credential = alice-key\n",
+					 &d);
+	const struct gw_route *r;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	r = route_named(p, "r");
+	LIST_IS(&r->block_urls, "a", "b", "c", "d", "e");
+	CU_ASSERT_FALSE(r->case_sensitive); /* an indented key is still a key */
+	LIST_IS(&r->block_bodies, "x", "y");
+	LIST_IS(&r->allow, "alice");
+	policy_free(p);
+	diag_free(&d);
+}
+
+static void test_continuation_of_scalar(void)
+{
+	EXPECT_ERROR("e-cont.ini", BASE "prompt_param = a\n    b\n", 7, "prompt_param");
+	EXPECT_ERROR("e-cont2.ini", BASE "mode = prompt\n    openai\n", 7, "mode");
+}
+
+static void test_indented_section(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p = LOAD_VALID("indent.ini",
+					 "  [upstream up]\n"
+					 "  url = http://127.0.0.1:9\n"
+					 "\t[route r]\n"
+					 "\tpath = /x\n"
+					 "    [route s]\n"
+					 "path = /y\n",
+					 &d);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	TU_INT(p->n_routes, 2);
+	CU_ASSERT(route_named(p, "r") && strcmp(route_named(p, "r")->path, "/x") == 0);
+	CU_ASSERT(route_named(p, "s") && strcmp(route_named(p, "s")->path, "/y") == 0);
+	policy_free(p);
+	diag_free(&d);
+}
+
+/* ---- api keys from files and the environment ---- */
+
+static void test_api_key_file(void)
+{
+	char *keyfile = tu_path(g_dir, "keys/openai.key");
+	char *text = gw_asprintf("[upstream up]\nurl = http://127.0.0.1:9\napi_key_file = %s\n"
+				 "[route r]\npath = /\n",
+				 keyfile);
+	struct gw_diag d = { 0 };
+	struct gw_policy *p;
+
+	CU_ASSERT_EQUAL(tu_write_str(keyfile, "sk-from-file \r\n\n"), 0);
+	p = LOAD_VALID("keyfile.ini", text, &d);
+	CU_ASSERT(p && p->n_upstreams == 1);
+	if (p && p->n_upstreams == 1)
+		TU_STR(p->upstreams[0]->api_key, "sk-from-file");
+	policy_free(p);
+	diag_free(&d);
+
+	/* Two lines, or nothing but blanks: refused. */
+	CU_ASSERT_EQUAL(tu_write_str(keyfile, "sk-one\nsk-two\n"), 0);
+	EXPECT_ERROR("keyfile2.ini", text, 3, "api_key_file");
+	CU_ASSERT_EQUAL(tu_write_str(keyfile, " \n"), 0);
+	EXPECT_ERROR("keyfile3.ini", text, 3, "api_key_file");
+	CU_ASSERT_EQUAL(tu_write(keyfile, "sk\0x\n", 5), 0);
+	EXPECT_ERROR("keyfile4.ini", text, 3, "api_key_file");
+
+	/* Missing file. */
+	CU_ASSERT_EQUAL(unlink(keyfile), 0);
+	EXPECT_ERROR("keyfile5.ini", text, 3, "api_key_file");
+	free(text);
+	free(keyfile);
+}
+
+static void test_api_key_env(void)
+{
+	const char *text = "[upstream up]\nurl = http://127.0.0.1:9\n"
+			   "api_key_env = AIGW_UNIT_TEST_KEY\n[route r]\npath = /\n";
+	struct gw_diag d = { 0 };
+	struct gw_policy *p;
+
+	CU_ASSERT_EQUAL(setenv("AIGW_UNIT_TEST_KEY", "sk-from-env", 1), 0);
+	p = LOAD_VALID("keyenv.ini", text, &d);
+	CU_ASSERT(p && p->n_upstreams == 1);
+	if (p && p->n_upstreams == 1)
+		TU_STR(p->upstreams[0]->api_key, "sk-from-env");
+	policy_free(p);
+	diag_free(&d);
+
+	CU_ASSERT_EQUAL(setenv("AIGW_UNIT_TEST_KEY", "sk\r\nX-Injected: 1", 1), 0);
+	EXPECT_ERROR("keyenv2.ini", text, 3, "api_key_env");
+	CU_ASSERT_EQUAL(setenv("AIGW_UNIT_TEST_KEY", "", 1), 0);
+	EXPECT_ERROR("keyenv3.ini", text, 3, "AIGW_UNIT_TEST_KEY");
+	CU_ASSERT_EQUAL(unsetenv("AIGW_UNIT_TEST_KEY"), 0);
+	EXPECT_ERROR("keyenv4.ini", text, 3, "AIGW_UNIT_TEST_KEY");
+}
+
+static void test_api_key_exclusive(void)
+{
+	EXPECT_ERROR("e-keys.ini",
+		     "[upstream up]\nurl = http://127.0.0.1:9\napi_key = a\napi_key_env = HOME\n"
+		     "[route r]\npath = /\n",
+		     4, "api_key");
+}
+
+/* ---- includes ---- */
+
+static void test_include_sorted(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p;
+	char *a = tu_path(g_dir, "inc/conf.d/10-a.ini");
+	char *b = tu_path(g_dir, "inc/conf.d/20-b.ini");
+	char *other = tu_path(g_dir, "inc/conf.d/30-c.conf");
+
+	/* Written in reverse order: loading follows the sorted names. */
+	CU_ASSERT_EQUAL(tu_write_str(b, "[route r]\npath = /\nupstream = a\n"), 0);
+	CU_ASSERT_EQUAL(tu_write_str(a, "[upstream a]\nurl = http://a.example/v1/\n"), 0);
+	CU_ASSERT_EQUAL(tu_write_str(other, "not an ini file\n"), 0);
+	p = LOAD_VALID("inc/main.ini", "[gateway]\ninclude = conf.d/*.ini\nmax_body = 4096\n", &d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	TU_INT(p->n_files, 3);
+	if (p->n_files == 3) {
+		TU_STR(p->files[1], a);
+		TU_STR(p->files[2], b);
+	}
+	TU_INT(p->max_body, 4096);
+	CU_ASSERT_PTR_NOT_NULL(policy_upstream(p, "a"));
+	CU_ASSERT(p->n_routes == 1 && p->routes[0]->upstream == policy_upstream(p, "a"));
+	if (p->n_routes == 1)
+		TU_STR(p->routes[0]->file, b);
+	TU_STR(policy_upstream(p, "a") ? policy_upstream(p, "a")->url : NULL,
+	       "http://a.example/v1");
+	CU_ASSERT_FALSE(policy_changed(p));
+	policy_free(p);
+	diag_free(&d);
+	free(a);
+	free(b);
+	free(other);
+}
+
+static void test_include_nothing(void)
+{
+	struct gw_diag d = { 0 };
+	char *stray = tu_path(g_dir, "inc2/empty.d/readme.txt");
+	struct gw_policy *p;
+
+	/* The directory exists; nothing in it matches. */
+	CU_ASSERT_EQUAL(tu_write_str(stray, "not included\n"), 0);
+	p = LOAD_VALID("inc2/main.ini", "[gateway]\ninclude = empty.d/*.ini, *.conf\n" BASE, &d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	TU_INT(p->n_files, 1);
+	CU_ASSERT_FALSE(policy_changed(p));
+	policy_free(p);
+	diag_free(&d);
+	free(stray);
+}
+
+/* An include whose directory does not exist matches nothing: the policy is
+ * valid, and policy_changed() notices when the directory appears. */
+static void test_include_missing_dir(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p;
+	char *later = tu_path(g_dir, "inc4/later.d/x.ini");
+
+	p = LOAD_VALID("inc4/main.ini", "[gateway]\ninclude = later.d/*.ini\n" BASE, &d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	TU_INT(p->n_files, 1);
+	CU_ASSERT_FALSE(policy_changed(p));
+	/* The directory appears: a change. */
+	CU_ASSERT_EQUAL(tu_write_str(later, "[consumer x]\ncredential = kx\n"), 0);
+	CU_ASSERT_TRUE(policy_changed(p));
+	policy_free(p);
+	diag_free(&d);
+	free(later);
+}
+
+static void test_include_error_location(void)
+{
+	char *c = tu_path(g_dir, "inc3/conf.d/a.ini");
+
+	CU_ASSERT_EQUAL(tu_write_str(c, "[consumer x]\ncredential = k\nbogus = 1\n"), 0);
+	expect_error_in("inc3/main.ini", "[gateway]\ninclude = conf.d/*.ini\n" BASE,
+			"inc3/conf.d/a.ini", 3, "bogus", __LINE__);
+	/* A key at the top of an included file is outside any section. */
+	CU_ASSERT_EQUAL(tu_write_str(c, "max_body = 5\n"), 0);
+	expect_error_in("inc3/main.ini", "[gateway]\ninclude = conf.d/*.ini\n" BASE,
+			"inc3/conf.d/a.ini", 1, "max_body", __LINE__);
+	/* [gateway] once across all files. */
+	CU_ASSERT_EQUAL(tu_write_str(c, "[gateway]\n"), 0);
+	expect_error_in("inc3/main.ini", "[gateway]\ninclude = conf.d/*.ini\n" BASE,
+			"inc3/conf.d/a.ini", 1, "gateway", __LINE__);
+	free(c);
+}
+
+static void test_include_loop(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p;
+	char *b = tu_path(g_dir, "loop/b.ini");
+
+	/* A file including itself. */
+	p = load_text("loop/self.ini", "[gateway]\ninclude = self.ini\n" BASE, &d, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_FALSE(p->valid);
+	CU_ASSERT(d.n_errors > 0);
+	CU_ASSERT(d.n < 1000);
+	policy_free(p);
+	diag_free(&d);
+
+	/* Two files including each other, through globs. */
+	CU_ASSERT_EQUAL(tu_write_str(b, "[gateway]\ninclude = a*.ini\n"), 0);
+	p = load_text("loop/a.ini", "[gateway]\ninclude = b*.ini\n" BASE, &d, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_FALSE(p->valid);
+	CU_ASSERT(d.n_errors > 0);
+	CU_ASSERT(d.n < 1000);
+	policy_free(p);
+	diag_free(&d);
+	free(b);
+}
+
+/* ---- change detection ---- */
+
+static void test_changed_size(void)
+{
+	struct gw_diag d = { 0 };
+	char *path = NULL;
+	struct gw_policy *p = load_text("chg/size.ini", BASE, &d, &path);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_TRUE(p->valid);
+	CU_ASSERT_FALSE(policy_changed(p));
+	CU_ASSERT_FALSE(policy_changed(p)); /* asking twice changes nothing */
+	CU_ASSERT_EQUAL(tu_write_str(path, BASE "; one more line\n"), 0);
+	CU_ASSERT_TRUE(policy_changed(p));
+	policy_free(p);
+	diag_free(&d);
+	free(path);
+}
+
+static void test_changed_mtime(void)
+{
+	struct gw_diag d = { 0 };
+	char *path = NULL;
+	struct gw_policy *p = load_text("chg/mtime.ini", BASE, &d, &path);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_FALSE(policy_changed(p));
+	set_mtime(path, 1000000000); /* same size, same inode, other time */
+	CU_ASSERT_TRUE(policy_changed(p));
+	policy_free(p);
+	diag_free(&d);
+	free(path);
+}
+
+static void test_changed_replaced(void)
+{
+	struct gw_diag d = { 0 };
+	char *path = NULL, *tmp = tu_path(g_dir, "chg/replaced.ini.new");
+	struct gw_policy *p;
+	struct stat sb;
+
+	p = load_text("chg/replaced.ini", BASE, &d, &path);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_FALSE(policy_changed(p));
+	/* Same size and mtime, new inode (an editor's rename-over). */
+	CU_ASSERT_EQUAL(stat(path, &sb), 0);
+	CU_ASSERT_EQUAL(tu_write_str(tmp, BASE), 0);
+	{
+		struct timespec ts[2] = { sb.st_atim, sb.st_mtim };
+		CU_ASSERT_EQUAL(utimensat(AT_FDCWD, tmp, ts, 0), 0);
+	}
+	CU_ASSERT_EQUAL(rename(tmp, path), 0);
+	CU_ASSERT_TRUE(policy_changed(p));
+	policy_free(p);
+	diag_free(&d);
+
+	/* Removed. */
+	p = load_text("chg/replaced.ini", BASE, &d, NULL);
+	CU_ASSERT_FALSE(policy_changed(p));
+	CU_ASSERT_EQUAL(unlink(path), 0);
+	CU_ASSERT_TRUE(policy_changed(p));
+	policy_free(p);
+	diag_free(&d);
+	free(path);
+	free(tmp);
+}
+
+static void test_changed_include_dir(void)
+{
+	struct gw_diag d = { 0 };
+	char *confd = tu_path(g_dir, "chg2/conf.d");
+	char *a = tu_path(g_dir, "chg2/conf.d/10-a.ini");
+	char *b = tu_path(g_dir, "chg2/conf.d/20-b.ini");
+	struct gw_policy *p;
+
+	CU_ASSERT_EQUAL(tu_write_str(a, "[consumer a]\ncredential = key-a\n"), 0);
+	/* Directory times are coarse: start from a time surely in the past so
+	 * that adding a file now is seen as a change. */
+	set_mtime(confd, 1000000000);
+	p = LOAD_VALID("chg2/main.ini", "[gateway]\ninclude = conf.d/*.ini\n" BASE, &d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_FALSE(policy_changed(p));
+	CU_ASSERT_EQUAL(tu_write_str(b, "[consumer b]\ncredential = key-b\n"), 0);
+	CU_ASSERT_TRUE(policy_changed(p));
+	policy_free(p);
+	diag_free(&d);
+
+	/* An included file's own change is seen too. */
+	set_mtime(confd, 1000000000);
+	p = LOAD_VALID("chg2/main.ini", "[gateway]\ninclude = conf.d/*.ini\n" BASE, &d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_EQUAL(p->n_consumers, 2);
+	CU_ASSERT_FALSE(policy_changed(p));
+	CU_ASSERT_EQUAL(tu_write_str(b, "[consumer b]\ncredential = key-bb\n"), 0);
+	CU_ASSERT_TRUE(policy_changed(p));
+	policy_free(p);
+	diag_free(&d);
+
+	free(confd);
+	free(a);
+	free(b);
+}
+
+/* ---- routes ---- */
+
+static void test_route_prefix(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p = LOAD_VALID("routes.ini",
+					 "[upstream up]\nurl = http://127.0.0.1:9\n"
+					 "[route chat]\npath = /v1/chat\n"
+					 "[route root]\npath = /\n"
+					 "[route v1]\npath = /v1\n",
+					 &d);
+	const struct gw_route *chat, *root, *v1;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	chat = route_named(p, "chat");
+	root = route_named(p, "root");
+	v1 = route_named(p, "v1");
+	CU_ASSERT_FATAL(chat && root && v1);
+	CU_ASSERT_PTR_EQUAL(policy_route(p, "/v1"), v1);
+	CU_ASSERT_PTR_EQUAL(policy_route(p, "/v1/"), v1);
+	CU_ASSERT_PTR_EQUAL(policy_route(p, "/v1/models"), v1);
+	CU_ASSERT_PTR_EQUAL(policy_route(p, "/v1/chat"), chat);
+	CU_ASSERT_PTR_EQUAL(policy_route(p, "/v1/chat/completions"), chat);
+	CU_ASSERT_PTR_EQUAL(policy_route(p, "/v1/chatx"), v1);
+	CU_ASSERT_PTR_EQUAL(policy_route(p, "/v1x"), root);
+	CU_ASSERT_PTR_EQUAL(policy_route(p, "/v"), root);
+	CU_ASSERT_PTR_EQUAL(policy_route(p, "/"), root);
+	CU_ASSERT_PTR_EQUAL(policy_route(p, "/other/v1"), root);
+	CU_ASSERT_PTR_EQUAL(policy_route(p, "/V1"), root); /* paths are case-sensitive */
+	/* Sorted longest first. */
+	CU_ASSERT_PTR_EQUAL(p->routes[0], chat);
+	CU_ASSERT_PTR_EQUAL(p->routes[2], root);
+	policy_free(p);
+	diag_free(&d);
+}
+
+static void test_route_no_root(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p = LOAD_VALID("routes2.ini",
+					 "[upstream up]\nurl = http://127.0.0.1:9\n"
+					 "[route v1]\npath = /v1\n"
+					 "[route chat]\npath = /v1/chat\n",
+					 &d);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_PTR_EQUAL(policy_route(p, "/v1/chat/x"), route_named(p, "chat"));
+	CU_ASSERT_PTR_EQUAL(policy_route(p, "/v1/chatty"), route_named(p, "v1"));
+	CU_ASSERT_PTR_NULL(policy_route(p, "/v1x"));
+	CU_ASSERT_PTR_NULL(policy_route(p, "/v"));
+	CU_ASSERT_PTR_NULL(policy_route(p, "/"));
+	CU_ASSERT_PTR_NULL(policy_route(p, ""));
+	CU_ASSERT_PTR_NULL(policy_route(p, "/v2/v1"));
+	policy_free(p);
+	diag_free(&d);
+}
+
+static void test_route_trailing_slash(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p = LOAD_VALID("routes3.ini",
+					 "[upstream up]\nurl = http://127.0.0.1:9\n"
+					 "[route v2]\npath = /v2/\n"
+					 "[route deep]\npath = /a/b///\n",
+					 &d);
+	const struct gw_route *v2, *deep;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	v2 = route_named(p, "v2");
+	deep = route_named(p, "deep");
+	CU_ASSERT_FATAL(v2 && deep);
+	TU_STR(v2->path, "/v2");
+	TU_INT(v2->path_len, 3);
+	TU_STR(deep->path, "/a/b");
+	TU_INT(deep->path_len, 4);
+	CU_ASSERT_PTR_EQUAL(policy_route(p, "/v2"), v2);
+	CU_ASSERT_PTR_EQUAL(policy_route(p, "/v2/"), v2);
+	CU_ASSERT_PTR_EQUAL(policy_route(p, "/v2/chat"), v2);
+	CU_ASSERT_PTR_NULL(policy_route(p, "/v2x"));
+	CU_ASSERT_PTR_EQUAL(policy_route(p, "/a/b"), deep);
+	CU_ASSERT_PTR_NULL(policy_route(p, "/a"));
+	policy_free(p);
+	diag_free(&d);
+}
+
+static void test_diag_add(void)
+{
+	struct gw_diag d = { 0 };
+
+	diag_add(&d, false, "f.ini", 3, "bad %s", "thing");
+	diag_add(&d, true, "f.ini", 0, "just so");
+	diag_add(NULL, false, "f.ini", 1, "ignored");
+	TU_INT(d.n, 2);
+	TU_INT(d.n_errors, 1);
+	if (d.n == 2) {
+		TU_STR(d.msgs[0], "f.ini:3: bad thing");
+		TU_STR(d.msgs[1], "f.ini: warning: just so");
+		CU_ASSERT_FALSE(d.warning[0]);
+		CU_ASSERT_TRUE(d.warning[1]);
+	}
+	diag_free(&d);
+	TU_INT(d.n, 0);
+	CU_ASSERT_PTR_NULL(d.msgs);
+}
+
+void suite_policy(void)
+{
+	static const struct tu_test tests[] = {
+		{ "example seed policy loads valid", test_seed, false },
+		{ "defaults", test_defaults, false },
+		{ "boolean spellings", test_booleans, false },
+		{ "CRLF, comments, ':' separator", test_crlf_and_comments, false },
+		{ "quotes, backslashes, percent signs in values", test_hostile_values, false },
+		{ "error: unknown or malformed section", test_err_unknown_section, false },
+		{ "error: unknown key", test_err_unknown_key, false },
+		{ "error: bad boolean", test_err_bad_boolean, false },
+		{ "error: bad integer, out of range", test_err_bad_integer, false },
+		{ "error: duplicate key", test_err_duplicate_key, false },
+		{ "error: duplicate section", test_err_duplicate_section, false },
+		{ "error: section header without ]", test_err_header_without_bracket, false },
+		{ "error: line without =", test_err_no_equals, false },
+		{ "error: indented line without = after a header",
+		  test_err_no_equals_indented, false },
+		{ "error: key outside any section", test_err_outside_section, false },
+		{ "error: long lines", test_err_long_line, false },
+		{ "long line limit", test_long_line_limit, false },
+		{ "error: credential and credential_sha256", test_err_credential_both, false },
+		{ "error: bad sha256 hex", test_err_bad_sha256, false },
+		{ "error: undefined upstream", test_err_undefined_upstream, false },
+		{ "error: allow names unknown consumer", test_err_allow_unknown, false },
+		{ "error: two consumers, one credential", test_err_same_credential, false },
+		{ "error: bad block_regexp_urls", test_err_bad_regexp, false },
+		{ "error: bad mode, bad api", test_err_mode_api, false },
+		{ "mode openai, api completions", test_mode_api_values, false },
+		{ "error: url not http(s)", test_err_url, false },
+		{ "error: bad or duplicate route path", test_err_path, false },
+		{ "error: missing policy file", test_err_missing_file, false },
+		{ "lists: trimmed, empty items skipped", test_lists, false },
+		{ "lists: continuation lines, indented keys", test_list_continuation, false },
+		{ "error: scalar continued on next line", test_continuation_of_scalar, false },
+		{ "indented section headers", test_indented_section, false },
+		{ "api_key_file", test_api_key_file, false },
+		{ "api_key_env", test_api_key_env, false },
+		{ "error: api_key and api_key_env", test_api_key_exclusive, false },
+		{ "include: glob, sorted, relative", test_include_sorted, false },
+		{ "include: matching nothing", test_include_nothing, false },
+		{ "include: a missing directory matches nothing",
+		  test_include_missing_dir, false },
+		{ "include: errors name the included file", test_include_error_location, false },
+		{ "include: loop is an error", test_include_loop, false },
+		{ "changed: size", test_changed_size, false },
+		{ "changed: mtime", test_changed_mtime, false },
+		{ "changed: replaced, removed", test_changed_replaced, false },
+		{ "changed: file added to include dir", test_changed_include_dir, false },
+		{ "route: longest prefix at segment boundary", test_route_prefix, false },
+		{ "route: no root route", test_route_no_root, false },
+		{ "route: trailing slashes normalised", test_route_trailing_slash, false },
+		{ "diag_add formats", test_diag_add, false },
+	};
+	tu_register("policy", policy_init, policy_cleanup, tests, GW_ARRAY_LEN(tests));
+}
