@@ -19,7 +19,7 @@ WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
            -Wstrict-prototypes -Wwrite-strings
 HARDEN   = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 CPPFLAGS += -D_GNU_SOURCE -Ilib -Ipolicy -Icgi -DAIGW_SYSCONFDIR='"$(SYSCONFDIR)"'
-LDLIBS   = -lfcgi -lcurl -ljson-c -linih -lm
+LDLIBS   = -lfcgi -lcurl -ljson-c -linih -lhiredis -lm
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 B = build
@@ -31,7 +31,7 @@ Q = @
 endif
 
 LIB_OBJ    = gw.o buf.o str.o sha256.o
-POLICY_OBJ = policy.o auth.o block.o usage.o limit.o stats.o report.o
+POLICY_OBJ = policy.o auth.o block.o usage.o limit.o stats.o report.o rstore.o
 CGI_OBJ    = query.o request.o reply.o prompt.o openai.o sse.o balance.o relay.o metrics.o admin.o serve.o openai_route.o cgi_io.o
 CORE_OBJ   = $(LIB_OBJ) $(POLICY_OBJ) $(CGI_OBJ)
 UNIT_SRC   = $(wildcard tests/unit/*.c)
@@ -83,7 +83,8 @@ $(B)/aigw-san.fcgi: $(addprefix $(B)/san/,$(CORE_OBJ) fcgi_main.o)
 
 PACKAGES = build-essential pkg-config curl python3 libfcgi-dev libfcgi-bin \
            libcurl4-openssl-dev libjson-c-dev libinih-dev libcunit1-dev \
-           lighttpd apache2 libapache2-mod-fcgid valgrind
+           lighttpd apache2 libapache2-mod-fcgid valgrind \
+           libhiredis-dev redis-server
 
 deps:
 	@sh tests/install-deps.sh $(PACKAGES)

@@ -49,6 +49,23 @@ static void format_day(int64_t ms, char out[16])
 	strftime(out, 16, "%Y-%m-%d", &tm);
 }
 
+/* The rows of a totals table ("total" or "day-YYYYMMDD") from the store in
+ * use; NULL when there are none (or the store is down). */
+static struct stats_row *table_rows(struct exchange *ex, const char *name, size_t *n,
+				    struct stats_header *h)
+{
+	struct stats_file f;
+	struct stats_row *rows;
+
+	if (ex->proc->has_redis)
+		return rstore_rows(&ex->proc->redis, name, n, h);
+	if (stats_open_read(ex->policy->state_dir, name, &f) < 0)
+		return NULL;
+	rows = stats_snapshot(&f, n, h);
+	stats_file_close(&f);
+	return rows;
+}
+
 /* Sums the day files from from_ms to to_ms (inclusive days). */
 static json_object *period(struct exchange *ex, int64_t from_ms, int64_t to_ms)
 {
@@ -57,17 +74,14 @@ static json_object *period(struct exchange *ex, int64_t from_ms, int64_t to_ms)
 
 	usage_period_init(&p);
 	for (int64_t d = from_ms; d <= to_ms; d += 86400000LL) {
-		struct stats_file f;
 		char name[32];
-		size_t n;
+		size_t n = 0;
+		struct stats_row *rows;
 
 		stats_day_name(d, name);
-		if (stats_open_read(ex->policy->state_dir, name, &f) < 0)
-			continue;
-		struct stats_row *rows = stats_snapshot(&f, &n, NULL);
+		rows = table_rows(ex, name, &n, NULL);
 		usage_period_add(&p, rows, n);
 		free(rows);
-		stats_file_close(&f);
 	}
 	format_day(from_ms, since);
 	format_day(to_ms, until);
@@ -119,19 +133,13 @@ done:
 
 static void serve_metrics(struct exchange *ex)
 {
-	static const struct stats_header empty;
 	struct gw_buf out = { 0 };
-	struct stats_file f;
 	struct stats_header h;
-	struct stats_row *rows = NULL;
+	struct stats_row *rows;
 	size_t n = 0;
 
-	if (stats_open_read(ex->policy->state_dir, "total", &f) == 0) {
-		rows = stats_snapshot(&f, &n, &h);
-		stats_file_close(&f);
-	} else {
-		h = empty;
-	}
+	memset(&h, 0, sizeof(h));
+	rows = table_rows(ex, "total", &n, &h);
 	metrics_render(rows, n, &h, &out);
 	reply_send(&ex->reply, 200, "text/plain; version=0.0.4; charset=utf-8", buf_str(&out),
 		   out.len);

@@ -75,6 +75,16 @@ static void proc_load(struct gw_proc *proc)
 		limit_store_init(&proc->limits, p->state_dir);
 	}
 	proc->limits.hold_ms = proc->lock_hold_ms;
+	if (proc->has_redis && (!p->redis_host || strcmp(proc->redis.host, p->redis_host) != 0 ||
+				proc->redis.port != p->redis_port || proc->redis.db != p->redis_db)) {
+		rstore_close(&proc->redis);
+		proc->has_redis = false;
+	}
+	if (p->redis_host && !proc->has_redis) {
+		rstore_init(&proc->redis, p->redis_host, p->redis_port, p->redis_db,
+			    (long)p->store_timeout_ms);
+		proc->has_redis = true;
+	}
 	if (!proc->stats.dir || strcmp(proc->stats.dir, p->state_dir) != 0) {
 		stats_store_close(&proc->stats);
 		stats_store_init(&proc->stats, p->state_dir);
@@ -118,6 +128,8 @@ void proc_free(struct gw_proc *proc)
 	usage_log_close(&proc->usage);
 	limit_store_close(&proc->limits);
 	stats_store_close(&proc->stats);
+	if (proc->has_redis)
+		rstore_close(&proc->redis);
 	for (size_t i = 0; i < proc->n_unpriced; i++)
 		free(proc->unpriced[i]);
 	free(proc->config_path);
@@ -321,6 +333,29 @@ static void ratelimit_headers(struct exchange *ex, const struct limit_verdict *v
 	reply_header(&ex->reply, "X-RateLimit-Reset", num);
 }
 
+/* The store cannot be used: refuse (store_failure = closed, the default) or
+ * admit uncounted (open); either way the error log says why. */
+static bool store_down(struct exchange *ex, int rc)
+{
+	const struct gw_policy *p = ex->policy;
+
+	if (ex->proc->has_redis)
+		gw_log("request %s: %s; %s", ex->request_id, ex->proc->redis.err,
+		       p->store_fail_open ? "admitted uncounted (store_failure = open)"
+					  : "refused (store_failure = closed)");
+	else
+		gw_log("request %s: rate-limit store %s: %s: %s; %s", ex->request_id, p->state_dir,
+		       gw_strerror(rc), strerror(errno),
+		       p->store_fail_open ? "admitted uncounted (store_failure = open)"
+					  : "refused (store_failure = closed)");
+	if (p->store_fail_open) {
+		memset(&ex->ticket, 0, sizeof(ex->ticket));
+		return true;
+	}
+	return ex_refuse(ex, 503, "server_error", "limit_store_unavailable",
+			 "The gateway cannot check its limits right now", "store_error");
+}
+
 /* Admits the request into every window that applies, reserving estimate
  * tokens; refuses with 429 when one is full, 503 when the store fails. */
 bool ex_limit(struct exchange *ex, long long estimate)
@@ -334,17 +369,16 @@ bool ex_limit(struct exchange *ex, long long estimate)
 
 	if (n == 0)
 		return true;
-	rc = limit_take(&ex->proc->limits, scopes, n, gw_now_ms(), estimate, &v, &ex->ticket,
-			&damaged);
+	if (ex->proc->has_redis)
+		rc = rstore_take(&ex->proc->redis, scopes, n, gw_now_ms(), estimate, &v, &ex->ticket);
+	else
+		rc = limit_take(&ex->proc->limits, scopes, n, gw_now_ms(), estimate, &v,
+				&ex->ticket, &damaged);
 	if (damaged)
 		gw_log("state file for %s in %s was damaged; rebuilt with its windows full",
 			  scopes[0].file, ex->policy->state_dir);
-	if (rc != GW_OK) {
-		gw_log("rate-limit store %s: %s: %s", ex->policy->state_dir, gw_strerror(rc),
-			  strerror(errno));
-		return ex_refuse(ex, 503, "server_error", "limit_store_unavailable",
-			      "The gateway cannot check its limits right now", "store_error");
-	}
+	if (rc != GW_OK)
+		return store_down(ex, rc);
 	if (v.limited)
 		ratelimit_headers(ex, &v);
 	if (v.admitted)
@@ -402,8 +436,12 @@ static void settle_limits(struct exchange *ex)
 		actual = ex->usage_found ? ex->total_tokens : ex->ticket.estimate;
 	else if (ex->completion_tokens > 0 || ex->total_tokens > 0)
 		actual = ex->total_tokens; /* a stream cut short: what was seen */
-	rc = limit_settle(&ex->proc->limits, &ex->ticket, gw_now_ms(), actual,
-			  ex->priced ? ex->cost_pico : 0);
+	if (ex->proc->has_redis)
+		rc = rstore_settle(&ex->proc->redis, &ex->ticket, gw_now_ms(), actual,
+				   ex->priced ? ex->cost_pico : 0);
+	else
+		rc = limit_settle(&ex->proc->limits, &ex->ticket, gw_now_ms(), actual,
+				  ex->priced ? ex->cost_pico : 0);
 	if (rc != GW_OK)
 		gw_log("request %s: cannot settle tokens in %s: %s", ex->request_id,
 			  ex->policy->state_dir, gw_strerror(rc));
@@ -643,10 +681,16 @@ static void record_stats(struct exchange *ex, const struct timespec *now)
 	v.completion_tokens = ex->completion_tokens;
 	v.cost_pico = ex->priced ? ex->cost_pico : 0;
 	v.unpriced = ex->priced ? 0 : 1;
-	if (stats_record(&ex->proc->stats, (int64_t)ex->start.tv_sec * 1000, &k, &v,
-			 ex->upstream_us > 0 ? ex->upstream_us : -1,
-			 overhead_us < 0 ? 0 : overhead_us, &rebuilt) < 0 &&
-	    !ex->proc->stats_warned) {
+	if (ex->proc->has_redis) {
+		if (rstore_record(&ex->proc->redis, (int64_t)ex->start.tv_sec * 1000, &k, &v,
+				  ex->upstream_us > 0 ? ex->upstream_us : -1,
+				  overhead_us < 0 ? 0 : overhead_us) != GW_OK)
+			gw_log("request %s: usage totals not recorded: %s", ex->request_id,
+			       ex->proc->redis.err);
+	} else if (stats_record(&ex->proc->stats, (int64_t)ex->start.tv_sec * 1000, &k, &v,
+				ex->upstream_us > 0 ? ex->upstream_us : -1,
+				overhead_us < 0 ? 0 : overhead_us, &rebuilt) < 0 &&
+		   !ex->proc->stats_warned) {
 		gw_log("cannot update the usage totals in %s: %s", ex->policy->state_dir,
 		       strerror(errno));
 		ex->proc->stats_warned = true;

@@ -14,6 +14,7 @@
 #include "stats.h"
 #include "policy.h"
 #include "relay.h"
+#include "rstore.h"
 #include "usage.h"
 
 /* What one process keeps between requests. */
@@ -26,6 +27,8 @@ struct gw_proc {
 	struct usage_log usage;
 	struct limit_store limits;
 	struct stats_store stats;
+	struct rstore redis;        /* store = redis://...: used instead of limits and stats */
+	bool has_redis;
 	struct balancer balancer;   /* upstream health seen by this process */
 	unsigned seed;              /* for weighted upstream picks */
 	bool stats_warned;

@@ -109,9 +109,8 @@ static int64_t seconds_to_end(enum gw_window w, int64_t now_ms)
 	return (end - now_ms + 999) / 1000;
 }
 
-/* Keeps the tightest window (least remaining; on a tie, the one ending first). */
-static void note(struct limit_verdict *v, long long limit, long long remaining, int64_t reset_s,
-		 bool tokens)
+void limit_note(struct limit_verdict *v, long long limit, long long remaining, int64_t reset_s,
+		bool tokens)
 {
 	if (remaining < 0)
 		remaining = 0;
@@ -136,7 +135,7 @@ static bool check(struct limit_counters *c, const struct gw_limits *l, int64_t n
 			roll(&c->query[w], w, now_ms);
 			if (c->query[w].used >= l->query[w]) {
 				room = false;
-				note(v, l->query[w], 0, seconds_to_end(w, now_ms), false);
+				limit_note(v, l->query[w], 0, seconds_to_end(w, now_ms), false);
 				if (seconds_to_end(w, now_ms) > v->retry_after_s)
 					v->retry_after_s = seconds_to_end(w, now_ms);
 			}
@@ -145,7 +144,7 @@ static bool check(struct limit_counters *c, const struct gw_limits *l, int64_t n
 			roll(&c->token[w], w, now_ms);
 			if (c->token[w].used + c->token[w].reserved >= l->token[w]) {
 				room = false;
-				note(v, l->token[w], 0, seconds_to_end(w, now_ms), true);
+				limit_note(v, l->token[w], 0, seconds_to_end(w, now_ms), true);
 				if (seconds_to_end(w, now_ms) > v->retry_after_s)
 					v->retry_after_s = seconds_to_end(w, now_ms);
 			}
@@ -163,12 +162,12 @@ static void apply(struct limit_counters *c, const struct gw_limits *l, int64_t n
 	for (int w = 0; w < GW_WIN__MAX; w++) {
 		if (l->query[w] > 0) {
 			c->query[w].used++;
-			note(v, l->query[w], l->query[w] - c->query[w].used,
+			limit_note(v, l->query[w], l->query[w] - c->query[w].used,
 			     seconds_to_end(w, now_ms), false);
 		}
 		if (w != GW_WIN_SECOND && l->token[w] > 0) {
 			c->token[w].reserved += estimate;
-			note(v, l->token[w], l->token[w] - c->token[w].used - c->token[w].reserved,
+			limit_note(v, l->token[w], l->token[w] - c->token[w].used - c->token[w].reserved,
 			     seconds_to_end(w, now_ms), true);
 		}
 	}

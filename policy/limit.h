@@ -50,6 +50,11 @@ struct limit_verdict {
 	int64_t retry_after_s; /* when refused: seconds until every full window has rolled */
 };
 
+/* Merges one window into v: keeps the tightest (least remaining; on a tie
+ * the one ending first). For stores that check windows themselves. */
+void limit_note(struct limit_verdict *v, long long limit, long long remaining, int64_t reset_s,
+		bool tokens);
+
 /* Pure admission on in-memory counters: rolls windows that ended, admits
  * when every limited window has room (requests: used < limit; tokens:
  * used + reserved < limit; budgets: spent < budget), and then counts the

@@ -182,6 +182,9 @@ static const struct key_def gateway_keys[] = {
 	K_CUSTOM("admin_key"),
 	K_CUSTOM("admin_key_sha256"),
 	K_CUSTOM("include"),
+	K_CUSTOM("store"),
+	K_CUSTOM("store_failure"),
+	K_LL(gw_policy, "store_timeout_ms", store_timeout_ms, 1, 60000),
 };
 
 static const struct key_def upstream_keys[] = {
@@ -391,6 +394,43 @@ static bool exclusive_clash(struct load_ctx *ctx, const char *name, const char *
 	return false;
 }
 
+/* store = file, or redis://HOST[:PORT][/DB] */
+static void parse_store(struct load_ctx *ctx, const char *value)
+{
+	struct gw_policy *p = ctx->p;
+	char host[256];
+	int port = 6379, db = 0, used = 0;
+	const char *rest;
+
+	free(p->redis_host);
+	p->redis_host = NULL;
+	if (strcmp(value, "file") == 0)
+		return;
+	if (strncmp(value, "redis://", 8) != 0 ||
+	    sscanf(value + 8, "%255[^:/]%n", host, &used) != 1) {
+		ERR(ctx, "store: expected file or redis://HOST:PORT/DB, got \"%s\"", value);
+		return;
+	}
+	rest = value + 8 + used;
+	if (*rest == ':' && (sscanf(rest + 1, "%d%n", &port, &used) != 1 || port < 1 || port > 65535)) {
+		ERR(ctx, "store: bad port in \"%s\"", value);
+		return;
+	} else if (*rest == ':') {
+		rest += 1 + used;
+	}
+	if (*rest == '/' && rest[1] && (sscanf(rest + 1, "%d%n", &db, &used) != 1 || db < 0 ||
+					rest[1 + used] != '\0')) {
+		ERR(ctx, "store: bad database number in \"%s\"", value);
+		return;
+	} else if (*rest && *rest != '/') {
+		ERR(ctx, "store: expected redis://HOST:PORT/DB, got \"%s\"", value);
+		return;
+	}
+	p->redis_host = gw_strdup(host);
+	p->redis_port = port;
+	p->redis_db = db;
+}
+
 static void custom_gateway(struct load_ctx *ctx, const char *name, const char *value)
 {
 	static const char *const admin[] = { "admin_key", "admin_key_sha256" };
@@ -398,6 +438,17 @@ static void custom_gateway(struct load_ctx *ctx, const char *name, const char *v
 
 	if (strcmp(name, "include") == 0) {
 		list_parse(&ctx->includes, value);
+		return;
+	}
+	if (strcmp(name, "store") == 0) {
+		parse_store(ctx, value);
+		return;
+	}
+	if (strcmp(name, "store_failure") == 0) {
+		if (strcmp(value, "closed") == 0 || strcmp(value, "open") == 0)
+			p->store_fail_open = strcmp(value, "open") == 0;
+		else
+			ERR(ctx, "store_failure: expected closed or open, got \"%s\"", value);
 		return;
 	}
 	if (exclusive_clash(ctx, name, admin, 2))
@@ -1074,6 +1125,7 @@ static void policy_defaults(struct gw_policy *p)
 	p->state_dir = gw_strdup("/var/lib/aigw");
 	p->max_body = 1048576;
 	p->default_max_tokens = 256;
+	p->store_timeout_ms = 250;
 	p->auth.in_header = true;
 	p->auth.in_query = false;
 	p->auth.global_auth = true;
@@ -1194,6 +1246,7 @@ void policy_free(struct gw_policy *p)
 	free(p->consumers);
 	free(p->routes);
 	free(p->state_dir);
+	free(p->redis_host);
 	free(p->usage_log);
 	secret_free(p->admin_key);
 	list_free(&p->auth.keys);

@@ -131,6 +131,11 @@ struct gw_policy {
 	unsigned char admin_sha256[SHA256_LEN];
 	bool has_admin_sha256;
 	long long default_max_tokens; /* token reservation when a request sets no max_tokens */
+	char *redis_host;  /* store = redis://HOST:PORT/DB; NULL: the file store in state_dir */
+	int redis_port;
+	int redis_db;
+	bool store_fail_open; /* store_failure = open: admit (and log) when the store is down */
+	long long store_timeout_ms;
 	struct gw_auth auth;
 	struct gw_upstream **upstreams;
 	size_t n_upstreams;

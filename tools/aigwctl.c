@@ -2,6 +2,7 @@
 #include "gw.h"
 #include "limit.h"
 #include "report.h"
+#include "rstore.h"
 #include "policy.h"
 
 #include <errno.h>
@@ -158,12 +159,23 @@ static int cmd_reset(const char *path, const char *consumer)
 	}
 	if (!policy_consumer(p, consumer))
 		fprintf(stderr, "aigwctl: warning: %s is not a consumer of %s\n", consumer, path);
-	n = limit_reset_consumer(p->state_dir, consumer);
+	if (p->redis_host) {
+		struct rstore r;
+		rstore_init(&r, p->redis_host, p->redis_port, p->redis_db, 2000);
+		n = (int)rstore_reset_consumer(&r, consumer);
+		if (n < 0)
+			fprintf(stderr, "aigwctl: %s\n", r.err);
+		rstore_close(&r);
+		errno = EIO;
+	} else {
+		n = limit_reset_consumer(p->state_dir, consumer);
+	}
 	if (n < 0) {
 		fprintf(stderr, "aigwctl: %s: %s\n", p->state_dir, strerror(errno));
 		rc = 1;
 	} else {
-		printf("%s: cleared %d window file%s\n", consumer, n, n == 1 ? "" : "s");
+		printf("%s: cleared %d window %s%s\n", consumer, n, p->redis_host ? "key" : "file",
+		       n == 1 ? "" : "s");
 	}
 	policy_free(p);
 	return rc;
