@@ -53,6 +53,13 @@ $(B)/san/%.o: %.c $(wildcard */*.h) | $(B)/san
 $(B)/obj $(B)/san:
 	$(Q)mkdir -p $@
 
+# The compiled-in policy path: rebuild gw.o when SYSCONFDIR changes.
+$(B)/sysconfdir: FORCE | $(B)/obj
+	$(Q)echo '$(SYSCONFDIR)' | cmp -s - $@ || echo '$(SYSCONFDIR)' > $@
+$(B)/obj/gw.o $(B)/san/gw.o: $(B)/sysconfdir
+
+FORCE:
+
 $(B)/aigw.fcgi: $(addprefix $(B)/obj/,$(CORE_OBJ) fcgi_main.o)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -81,7 +88,7 @@ $(B)/aigw-san.fcgi: $(addprefix $(B)/san/,$(CORE_OBJ) fcgi_main.o)
 
 # ---- packages: the exact Debian 12 list the build and the tests need ----
 
-PACKAGES = build-essential pkg-config curl python3 libfcgi-dev libfcgi-bin \
+PACKAGES = build-essential curl python3 libfcgi-dev libfcgi-bin spawn-fcgi \
            libcurl4-openssl-dev libjson-c-dev libinih-dev libcunit1-dev \
            lighttpd apache2 libapache2-mod-fcgid valgrind \
            libhiredis-dev redis-server
@@ -105,9 +112,10 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) unit-san
 	$(MAKE) e2e
+	$(MAKE) valgrind
 
 valgrind: all
-	sh tests/valgrind.sh
+	bash tests/valgrind.sh
 
 run: deps
 	$(MAKE) all
@@ -123,14 +131,21 @@ install: all
 	cp -R www/. $(DESTDIR)$(DATADIR)/www/
 	install -m 0644 etc/* $(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 README.md INSTALL $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 man/aigwctl.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/aigw.ini.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 man/aigw.fcgi.8 $(DESTDIR)$(MANDIR)/man8/
+	ln -sf aigw.fcgi.8 $(DESTDIR)$(MANDIR)/man8/aigw.cgi.8
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBEXECDIR)/aigw.fcgi $(DESTDIR)$(LIBEXECDIR)/aigw.cgi
 	-rmdir $(DESTDIR)$(LIBEXECDIR)
 	rm -f $(DESTDIR)$(BINDIR)/aigwctl
 	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+	rm -f $(DESTDIR)$(MANDIR)/man1/aigwctl.1 $(DESTDIR)$(MANDIR)/man5/aigw.ini.5 \
+		$(DESTDIR)$(MANDIR)/man8/aigw.fcgi.8 $(DESTDIR)$(MANDIR)/man8/aigw.cgi.8
 
 clean:
 	rm -rf $(B)
 
-.PHONY: all deps unit unit-san e2e check valgrind run install uninstall clean
+.PHONY: FORCE all deps unit unit-san e2e check valgrind run install uninstall clean

@@ -37,24 +37,49 @@ static void add64(json_object *o, const char *k, int64_t d)
 	json_object_object_add(o, k, json_object_new_int64(get64(o, k) + d));
 }
 
-/* Groups rows by (consumer, model) for the token and cost series. */
+/* The key of a (consumer, model) pair: both escaped as label values, joined
+ * by a newline. An escaped name holds no raw newline, so names that contain
+ * one cannot make two pairs share a key, and the split is unambiguous. */
+static void pair_key(const struct stats_row *r, struct gw_buf *key)
+{
+	buf_reset(key);
+	metrics_escape(r->key.consumer, key);
+	buf_append(key, "\n", 1);
+	metrics_escape(r->key.model, key);
+}
+
+/* Groups rows by (consumer, model) for the token and cost series; the keys
+ * are pair_key()s. */
 static json_object *by_consumer_model(const struct stats_row *rows, size_t n)
 {
 	json_object *g = json_object_new_object();
+	struct gw_buf key = { 0 };
 
 	for (size_t i = 0; i < n; i++) {
-		char key[2 * STATS_NAME + 2];
 		json_object *e;
-		snprintf(key, sizeof(key), "%s\n%s", rows[i].key.consumer, rows[i].key.model);
-		if (!json_object_object_get_ex(g, key, &e)) {
+		pair_key(&rows[i], &key);
+		if (!json_object_object_get_ex(g, buf_str(&key), &e)) {
 			e = json_object_new_object();
-			json_object_object_add(g, key, e);
+			json_object_object_add(g, buf_str(&key), e);
 		}
 		add64(e, "prompt", rows[i].v.prompt_tokens);
 		add64(e, "completion", rows[i].v.completion_tokens);
 		add64(e, "cost", rows[i].v.cost_pico);
 	}
+	buf_free(&key);
 	return g;
+}
+
+/* Appends consumer="..",model=".." from a pair_key(), already escaped. */
+static void pair_labels(struct gw_buf *out, const char *key)
+{
+	const char *nl = strchr(key, '\n');
+
+	buf_puts(out, "consumer=\"");
+	buf_append(out, key, (size_t)(nl - key));
+	buf_puts(out, "\",model=\"");
+	buf_puts(out, nl + 1);
+	buf_puts(out, "\"");
 }
 
 static void histogram(struct gw_buf *out, const char *name, const char *help,
@@ -91,13 +116,9 @@ void metrics_render(const struct stats_row *rows, size_t n, const struct stats_h
 	buf_puts(out, "# HELP aigw_tokens_total Tokens reported by the upstream.\n"
 		      "# TYPE aigw_tokens_total counter\n");
 	json_object_object_foreach(g, key, e) {
-		const char *nl = strchr(key, '\n');
-		char consumer[STATS_NAME];
-		snprintf(consumer, sizeof(consumer), "%.*s", (int)(nl - key), key);
 		for (int kind = 0; kind < 2; kind++) {
 			buf_puts(out, "aigw_tokens_total{");
-			label(out, "consumer", consumer, true);
-			label(out, "model", nl + 1, false);
+			pair_labels(out, key);
 			buf_printf(out, ",kind=\"%s\"} %" PRId64 "\n", kind ? "completion" : "prompt",
 				   get64(e, kind ? "completion" : "prompt"));
 		}
@@ -105,13 +126,10 @@ void metrics_render(const struct stats_row *rows, size_t n, const struct stats_h
 	buf_puts(out, "# HELP aigw_cost_usd_total Cost of the answers in US dollars.\n"
 		      "# TYPE aigw_cost_usd_total counter\n");
 	json_object_object_foreach(g, key2, e2) {
-		const char *nl = strchr(key2, '\n');
-		char consumer[STATS_NAME], usd[40];
-		snprintf(consumer, sizeof(consumer), "%.*s", (int)(nl - key2), key2);
+		char usd[40];
 		stats_format_usd(get64(e2, "cost"), usd);
 		buf_puts(out, "aigw_cost_usd_total{");
-		label(out, "consumer", consumer, true);
-		label(out, "model", nl + 1, false);
+		pair_labels(out, key2);
 		buf_printf(out, "} %s\n", usd);
 	}
 	json_object_put(g);
@@ -152,20 +170,22 @@ static json_object *entry(json_object *map, const char *key)
 
 void usage_period_add(struct usage_period *p, const struct stats_row *rows, size_t n)
 {
+	struct gw_buf key = { 0 };
+
 	for (size_t i = 0; i < n; i++) {
 		const struct stats_row *r = &rows[i];
-		char key[2 * STATS_NAME + 2];
 		json_object *e;
 
 		accumulate(entry(p->consumers, r->key.consumer), r);
 		accumulate(entry(p->models, r->key.model), r);
-		snprintf(key, sizeof(key), "%s\n%s", r->key.consumer, r->key.model);
-		e = entry(p->rows, key);
+		pair_key(r, &key);
+		e = entry(p->rows, buf_str(&key));
 		json_object_object_add(e, "consumer", json_object_new_string(r->key.consumer));
 		json_object_object_add(e, "model", json_object_new_string(r->key.model));
 		accumulate(e, r);
 		accumulate(p->total, r);
 	}
+	buf_free(&key);
 }
 
 /* Replaces the integer cost_pico by a decimal cost_usd. */

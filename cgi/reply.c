@@ -13,19 +13,33 @@ struct status_name {
 
 static const struct status_name reasons[] = {
 	{ 200, "OK" },
+	{ 201, "Created" },
+	{ 202, "Accepted" },
+	{ 204, "No Content" },
+	{ 301, "Moved Permanently" },
+	{ 302, "Found" },
+	{ 304, "Not Modified" },
+	{ 307, "Temporary Redirect" },
+	{ 308, "Permanent Redirect" },
 	{ 400, "Bad Request" },
 	{ 401, "Unauthorized" },
 	{ 403, "Forbidden" },
 	{ 404, "Not Found" },
 	{ 405, "Method Not Allowed" },
+	{ 406, "Not Acceptable" },
 	{ 408, "Request Timeout" },
+	{ 409, "Conflict" },
+	{ 410, "Gone" },
 	{ 411, "Length Required" },
 	{ 413, "Content Too Large" },
 	{ 414, "URI Too Long" },
 	{ 415, "Unsupported Media Type" },
+	{ 422, "Unprocessable Content" },
+	{ 424, "Failed Dependency" },
 	{ 429, "Too Many Requests" },
 	{ 431, "Request Header Fields Too Large" },
 	{ 500, "Internal Server Error" },
+	{ 501, "Not Implemented" },
 	{ 502, "Bad Gateway" },
 	{ 503, "Service Unavailable" },
 	{ 504, "Gateway Timeout" },
@@ -36,7 +50,7 @@ const char *reply_reason(int status)
 	for (size_t i = 0; i < GW_ARRAY_LEN(reasons); i++)
 		if (reasons[i].status == status)
 			return reasons[i].reason;
-	return "Status";
+	return "Unknown";
 }
 
 void reply_init(struct gw_reply *r, struct gw_io *io)

@@ -417,6 +417,8 @@ static void price_answer(struct exchange *ex)
 	for (size_t i = 0; i < proc->n_unpriced; i++)
 		if (strcmp(proc->unpriced[i], ex->model ? ex->model : "") == 0)
 			return;
+	if (proc->n_unpriced == GW_ARRAY_LEN(proc->unpriced))
+		return; /* warned about enough models: the log has the point */
 	gw_log("model \"%s\" has no [model] price: its usage is logged with cost_usd null",
 	       ex->model ? ex->model : "");
 	if (proc->n_unpriced < GW_ARRAY_LEN(proc->unpriced))
@@ -433,7 +435,8 @@ static void settle_limits(struct exchange *ex)
 	if (!ex->ticket.pending)
 		return;
 	if (ex->answered_ok)
-		actual = ex->usage_found ? ex->total_tokens : ex->ticket.estimate;
+		actual = ex->usage_found || ex->total_tokens > 0 ? ex->total_tokens
+								 : ex->ticket.estimate;
 	else if (ex->completion_tokens > 0 || ex->total_tokens > 0)
 		actual = ex->total_tokens; /* a stream cut short: what was seen */
 	if (ex->proc->has_redis)

@@ -52,18 +52,42 @@ static int end_line(struct sse_parser *p)
 	return 0;
 }
 
+/* True when the byte last fed was a CR that ended a blank line: the event
+ * it ends is held back until the next byte shows whether an LF (the rest of
+ * a CRLF, and so part of this event) follows. */
+static bool blank_cr_pending(const struct sse_parser *p)
+{
+	size_t n = p->raw.len;
+	const char *r = p->raw.data;
+
+	return p->after_cr && n > 0 && r[n - 1] == '\r' &&
+	       (n == 1 || r[n - 2] == '\r' || r[n - 2] == '\n');
+}
+
 int sse_feed(struct sse_parser *p, const char *s, size_t n)
 {
 	if (p->failed)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		bool was_cr = p->after_cr;
+		bool was_cr = p->after_cr, pending = blank_cr_pending(p);
 
 		p->after_cr = c == '\r';
+		if (pending && c != '\n' && dispatch(p) < 0) {
+			p->failed = true;
+			return -1;
+		}
 		buf_append(&p->raw, &c, 1);
-		if (c == '\n' && was_cr)
-			continue; /* the LF of a CRLF: the line already ended at CR */
+		if (c == '\n' && was_cr) {
+			/* the LF of a CRLF: the line already ended at CR */
+			if (pending && dispatch(p) < 0) {
+				p->failed = true;
+				return -1;
+			}
+			continue;
+		}
+		if (c == '\r' && p->line.len == 0)
+			continue; /* a blank line: dispatched with the next byte, or by sse_finish */
 		if (c == '\r' || c == '\n') {
 			if (end_line(p) < 0) {
 				p->failed = true;

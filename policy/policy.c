@@ -264,12 +264,12 @@ static int store_value(struct load_ctx *ctx, const struct key_def *k, void *obj,
 	char *field = (char *)obj + k->offset;
 	long long v;
 
+	if (ctx->continuation && k->type != KT_LIST) {
+		ERR(ctx, "%s takes one value; it cannot continue on the next line", k->name);
+		return -1;
+	}
 	switch (k->type) {
 	case KT_STR:
-		if (ctx->continuation) {
-			ERR(ctx, "%s does not take a list; it cannot continue on the next line", k->name);
-			return -1;
-		}
 		free(*(char **)field);
 		*(char **)field = *value ? gw_strdup(value) : NULL;
 		return 0;
@@ -380,6 +380,8 @@ static int parse_sha256(struct load_ctx *ctx, const char *key, const char *value
 	}
 	return 0;
 }
+
+static void stamp_add(struct gw_policy *p, const char *path);
 
 /* Keys of a family where only one may be set (api_key / _file / _env, ...). */
 static bool exclusive_clash(struct load_ctx *ctx, const char *name, const char *const *family,
@@ -508,6 +510,7 @@ static void custom_upstream(struct load_ctx *ctx, const char *name, const char *
 		u->api_key = gw_strdup(value);
 	} else if (strcmp(name, "api_key_file") == 0) {
 		u->api_key = read_key_file(ctx, value);
+		stamp_add(ctx->p, value); /* a new key in the file reloads the policy */
 		if (!list_has(&ctx->p->secret_files, value))
 			list_add(&ctx->p->secret_files, value, strlen(value));
 	} else {

@@ -55,7 +55,9 @@ static int parse_usage_args(int argc, char **argv, struct report *r, enum report
 			return -1;
 		}
 		i++;
-		if (strcmp(a, "--since") == 0 || strcmp(a, "--until") == 0) {
+		if (strcmp(a, "--log") == 0) {
+			continue; /* taken by cmd_usage */
+		} else if (strcmp(a, "--since") == 0 || strcmp(a, "--until") == 0) {
 			if (strlen(v) != 10 || v[4] != '-' || v[7] != '-') {
 				fprintf(stderr, "aigwctl usage: %s takes YYYY-MM-DD\n", a);
 				return -1;
@@ -103,10 +105,9 @@ static int cmd_usage(const char *path, int argc, char **argv)
 	FILE *f;
 	int rc = 0;
 
-	if (argc >= 2 && strcmp(argv[0], "--log") == 0) {
-		log = argv[1];
-		argc -= 2, argv += 2;
-	}
+	for (int i = 0; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--log") == 0)
+			log = argv[i + 1];
 	if (!log) {
 		p = policy_load(path, &diag);
 		for (size_t i = 0; i < diag.n; i++)
@@ -163,10 +164,13 @@ static int cmd_reset(const char *path, const char *consumer)
 		struct rstore r;
 		rstore_init(&r, p->redis_host, p->redis_port, p->redis_db, 2000);
 		n = (int)rstore_reset_consumer(&r, consumer);
-		if (n < 0)
+		if (n < 0) {
 			fprintf(stderr, "aigwctl: %s\n", r.err);
+			rstore_close(&r);
+			policy_free(p);
+			return 1;
+		}
 		rstore_close(&r);
-		errno = EIO;
 	} else {
 		n = limit_reset_consumer(p->state_dir, consumer);
 	}
