@@ -60,11 +60,19 @@ void request_init(struct gw_request *req, struct gw_io *io)
 	script = param_or(io, "SCRIPT_NAME", "");
 	info = param_or(io, "PATH_INFO", "");
 	req->path = gw_asprintf("%s%s", script, info);
-	if (!req->path[0]) {
-		free(req->path);
-		req->path = gw_strdup("/");
-	}
 	req->request_uri = param_or(io, "REQUEST_URI", req->path);
+	if (!req->path[0]) {
+		/* A server that sets neither (a bare fastcgi_pass): the decoded
+		 * path of REQUEST_URI. */
+		const char *q = strchr(req->request_uri, '?');
+		size_t n = q ? (size_t)(q - req->request_uri) : strlen(req->request_uri);
+		free(req->path);
+		req->path = str_percent_decode(req->request_uri, n, false, NULL, NULL);
+		if (req->path[0] != '/') {
+			free(req->path);
+			req->path = gw_strdup("/");
+		}
+	}
 	cl = io->param(io->ctx, "CONTENT_LENGTH");
 	req->content_length = -1;
 	if (cl && *cl) {
