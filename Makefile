@@ -91,7 +91,8 @@ $(B)/aigw-san.fcgi: $(addprefix $(B)/san/,$(CORE_OBJ) fcgi_main.o)
 PACKAGES = build-essential curl python3 libfcgi-dev libfcgi-bin spawn-fcgi \
            libcurl4-openssl-dev libjson-c-dev libinih-dev libcunit1-dev \
            lighttpd apache2 libapache2-mod-fcgid valgrind \
-           libhiredis-dev redis-server
+           libhiredis-dev redis-server chromium nodejs \
+           $(if $(shell command -v npm 2>/dev/null),,npm)
 
 deps:
 	@sh tests/install-deps.sh $(PACKAGES)

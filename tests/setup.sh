@@ -15,6 +15,15 @@
 #   PYTHON         /usr/bin/python3 (stdlib only)
 #   T              scratch directory, set by scratch_init
 #   KEEP_SCRATCH=1 keep $T after the test (its path is printed)
+#   AIGW_EXTRA_ENV extra environment for the FastCGI processes of the next
+#                  start_lighttpd / start_apache: NAME=VALUE words separated
+#                  by blanks (no quotes or blanks inside a word), e.g.
+#                  AIGW_EXTRA_ENV=AIGW_TEST_LOCK_HOLD_MS=2000; empty: none
+#                  (start_nginx: the environment of spawn-fcgi)
+#   AIGW_SERVER_CONF lines added, as they are, at the end of the generated
+#                  configuration of the next start_lighttpd / start_apache,
+#                  or of its server block for start_nginx, in that server's
+#                  syntax (for example raised request limits); empty: none
 #
 # Set-up and processes
 #   need CMD...                  skip the test (exit 0, "skip: ...") unless
@@ -34,12 +43,28 @@
 # The OpenAI stub
 #   start_stub [STUB-ARGS...]    start the stub on a free port (or --port N),
 #                                log to $T/stub.log; sets STUB_PORT,
-#                                STUB_URL (http://127.0.0.1:PORT/v1), STUB_PID
+#                                STUB_URL (http://127.0.0.1:PORT/v1), STUB_PID,
+#                                STUB_LOG
+#   STUB_NAME=NAME start_stub    the same with files $T/NAME.* instead of
+#                                $T/stub.*, for a second stub: save the first
+#                                one's STUB_* before (the helpers below act
+#                                on STUB_PORT and STUB_LOG)
 #   stop_stub
-#   stub_behavior NAME           normal, error500, garbage, drop, slow, status429
+#   stub_behavior NAME           normal, error500, garbage, drop, slow,
+#                                status429, stream_then_drop
 #   stub_count                   print how many requests the stub received
 #   stub_last EXPR               evaluate a Python expression over the last
 #                                logged request `r` and print it
+#
+# Redis
+#   start_redis [--port N]       redis-server on a free 127.0.0.1 port (or N),
+#                                without persistence, in $T/redis; sets
+#                                REDIS_PORT, REDIS_PID, REDIS_URL
+#                                (redis://127.0.0.1:PORT/0); skips the test
+#                                without redis-server and redis-cli
+#   stop_redis                   stop it (its data is gone: start_redis
+#                                --port $REDIS_PORT brings back an empty one)
+#   redis_cli ARGS...            redis-cli against it
 #
 # Policy and servers
 #   seed_policy OUT [URL]        etc/aigw.ini pointed at URL (default
@@ -48,9 +73,36 @@
 #   start_lighttpd POLICY [MAXPROCS]   lighttpd + etc/lighttpd-aigw.conf
 #   start_apache POLICY [MAXPROCS]     Apache + mod_fcgid + etc/apache-aigw.conf
 #                                both set GW_PORT, GW_URL, GW_SERVER, GW_PID,
-#                                GW_ERRORLOG
-#   start_server SERVER POLICY [MAXPROCS]   SERVER is lighttpd or apache
-#   stop_server                  stop the running web server
+#                                GW_ERRORLOG, GW_ACCESSLOG (in the format of
+#                                etc/lighttpd-accesslog.conf or
+#                                etc/apache-accesslog.conf; lighttpd may
+#                                hold lines back until it stops)
+#   start_nginx POLICY [PROCS]   nginx + etc/nginx-aigw.conf in front of
+#                                PROCS (default 4) processes started by
+#                                spawn-fcgi -n (through multiwatch when PROCS
+#                                is above 1, as etc/aigw-spawn-fcgi.service;
+#                                one process without multiwatch); skips the
+#                                test without nginx or spawn-fcgi.  Sets the
+#                                same variables, and GW_FCGI_PID
+#                                all three set GW_FCGI_LOG: the file that gets
+#                                the FastCGI processes' standard error (aigw's
+#                                messages): lighttpd's own standard error
+#                                ($T/NAME.out, as no server.breakagelog is
+#                                set), Apache's error log, spawn-fcgi's
+#                                output ($T/NAME-fcgi.out)
+#   start_server SERVER POLICY [MAXPROCS]   SERVER is lighttpd, apache or
+#                                nginx
+#   stop_server                  stop the running web server (and, for
+#                                nginx, the spawn-fcgi processes)
+#   fcgi_pids                    print the pids of the running aigw FastCGI
+#                                processes ($AIGW_FCGI) started here
+#   GW_INSTANCE=NAME start_...   the server's files go to $T/NAME and
+#                                $T/NAME.* (default: lighttpd or apache).
+#                                Two servers at once: start one, save its
+#                                GW_URL and GW_PID, set GW_PID= (else the
+#                                next start stops it) and start the other
+#                                with another NAME; stop_bg PID stops one,
+#                                cleanup stops both
 #
 # Requests
 #   http CURL-ARGS...            curl -sS with a 30 s limit; prints the status
@@ -234,6 +286,9 @@ cleanup() {
 	# A second Ctrl-C must not cut the clean-up short.
 	trap - EXIT
 	trap "" INT TERM
+	# spawn-fcgi's processes (start_nginx): SIGTERM to all, see stop_server.
+	[ -z "${GW_FCGI_PID:-}" ] ||
+		kill -TERM $(_bg_sids=$GW_FCGI_PID _session_procs) 2>/dev/null
 	# Servers first (started last), the stub after them.
 	for pid in $(echo $_bg_pids | tr ' ' '\n' | tac); do
 		stop_bg "$pid"
@@ -270,21 +325,22 @@ cleanup() {
 # ---------------------------------------------------------------- the stub
 
 start_stub() {
-	local i=0
-	rm -f "$T/stub.port"
-	start_bg stub "$PYTHON" "$_stub" --port 0 --port-file "$T/stub.port" \
-		--log "$T/stub.log" "$@"
+	local i=0 name=${STUB_NAME:-stub}
+	rm -f "$T/$name.port"
+	start_bg "$name" "$PYTHON" "$_stub" --port 0 --port-file "$T/$name.port" \
+		--log "$T/$name.log" "$@"
 	STUB_PID=$BG_PID
-	while [ ! -s "$T/stub.port" ] && [ "$i" -lt 100 ]; do
+	while [ ! -s "$T/$name.port" ] && [ "$i" -lt 100 ]; do
 		_alive "$STUB_PID" || break
 		sleep 0.1
 		i=$((i + 1))
 	done
-	[ -s "$T/stub.port" ] || { cat "$T/stub.out"; bail "stub did not start"; }
-	STUB_PORT=$(cat "$T/stub.port")
-	wait_for_port "$STUB_PORT" || bail "stub not listening on $STUB_PORT"
+	[ -s "$T/$name.port" ] || { cat "$T/$name.out"; bail "$name did not start"; }
+	STUB_PORT=$(cat "$T/$name.port")
+	wait_for_port "$STUB_PORT" || bail "$name not listening on $STUB_PORT"
 	STUB_URL=http://127.0.0.1:$STUB_PORT/v1
-	export STUB_PORT STUB_URL STUB_PID
+	STUB_LOG=$T/$name.log
+	export STUB_PORT STUB_URL STUB_PID STUB_LOG
 }
 
 stop_stub() {
@@ -309,13 +365,52 @@ stub_count() {
 }
 
 stub_last() {
-	"$PYTHON" - "$T/stub.log" "$1" <<'EOF'
+	"$PYTHON" - "${STUB_LOG:-$T/stub.log}" "$1" <<'EOF'
 import json, sys
 lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
 r = json.loads(lines[-1]) if lines else {}
 v = eval(sys.argv[2], {"r": r, "json": json})
 print(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
 EOF
+}
+
+# ---------------------------------------------------------------- Redis
+
+start_redis() {
+	local port i=0
+	need redis-server redis-cli
+	if [ "${1:-}" = --port ] && [ -n "${2:-}" ]; then
+		port=$2
+	else
+		port=$(free_port)
+	fi
+	mkdir -p "$T/redis"
+	# No persistence: nothing is written to $T/redis, and a restart (stop,
+	# then start --port again) brings back an empty server.
+	start_bg redis redis-server --port "$port" --bind 127.0.0.1 \
+		--save '' --appendonly no --dir "$T/redis" --daemonize no \
+		--loglevel warning
+	REDIS_PID=$BG_PID
+	REDIS_PORT=$port
+	REDIS_URL=redis://127.0.0.1:$port/0
+	export REDIS_PORT REDIS_PID REDIS_URL
+	while [ "$i" -lt 100 ]; do
+		[ "$(redis_cli PING 2>/dev/null)" = PONG ] && return 0
+		_alive "$REDIS_PID" || break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	sed 's/^/#   /' "$T/redis.out" 2>/dev/null
+	bail "redis-server did not start on port $port"
+}
+
+stop_redis() {
+	stop_bg "$REDIS_PID"
+	REDIS_PID=
+}
+
+redis_cli() {
+	redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"
 }
 
 # ---------------------------------------------------------------- policy
@@ -360,6 +455,40 @@ _www_data() {
 
 # ---------------------------------------------------------------- servers
 
+# Bails out unless AIGW_EXTRA_ENV is well formed (called outside $(...)).
+_extra_env_check() {
+	local w name words
+	read -ra words <<<"${AIGW_EXTRA_ENV:-}"
+	for w in "${words[@]}"; do
+		name=${w%%=*}
+		case $w in
+		*=*) ;;
+		*) bail "AIGW_EXTRA_ENV: not NAME=VALUE: $w" ;;
+		esac
+		case $name in
+		"" | [0-9]* | *[!A-Za-z0-9_]*) bail "AIGW_EXTRA_ENV: bad name: $w" ;;
+		esac
+		case $w in
+		*[\"\'\\]*) bail "AIGW_EXTRA_ENV: no quotes or backslashes: $w" ;;
+		esac
+	done
+}
+
+# The words of AIGW_EXTRA_ENV, one per line.
+_extra_env() {
+	local words
+	read -ra words <<<"${AIGW_EXTRA_ENV:-}"
+	[ "${#words[@]}" -eq 0 ] || printf '%s\n' "${words[@]}"
+}
+
+# AIGW_SERVER_CONF, for the end of a generated configuration.
+_server_conf() {
+	[ -z "${AIGW_SERVER_CONF:-}" ] || {
+		echo "# AIGW_SERVER_CONF"
+		printf '%s\n' "$AIGW_SERVER_CONF"
+	}
+}
+
 _ensure_www() {
 	if [ ! -e "$AIGW_TOP/www" ]; then
 		mkdir -p "$AIGW_TOP/www"
@@ -381,8 +510,10 @@ _wait_server() {
 }
 
 start_lighttpd() {
-	local policy=$1 procs=${2:-4} d=$T/lighttpd
+	local policy=$1 procs=${2:-4} name=${GW_INSTANCE:-lighttpd} d extra
 	need lighttpd
+	_extra_env_check
+	d=$T/$name
 	[ -z "$GW_PID" ] || stop_server
 	_ensure_www
 	GW_PORT=$(free_port)
@@ -422,24 +553,36 @@ EOF
 			echo 'server.groupname = "www-data"'
 		fi
 		echo "include \"$AIGW_TOP/etc/lighttpd-aigw.conf\""
-	} >"$T/lighttpd.conf"
-	lighttpd -tt -f "$T/lighttpd.conf" >"$T/lighttpd.out" 2>&1 || {
-		sed 's/^/#   /' "$T/lighttpd.out"
-		bail "lighttpd refuses $T/lighttpd.conf"
+		echo "include \"$AIGW_TOP/etc/lighttpd-accesslog.conf\""
+		# Without bin-copy-environment, lighttpd hands its own
+		# environment to the FastCGI processes it spawns, on top of
+		# bin-environment: AIGW_EXTRA_ENV goes into lighttpd's.
+		_extra_env | sed 's/^/# extra environment: /'
+		_server_conf
+	} >"$T/$name.conf"
+	lighttpd -tt -f "$T/$name.conf" >"$T/$name.out" 2>&1 || {
+		sed 's/^/#   /' "$T/$name.out"
+		bail "lighttpd refuses $T/$name.conf"
 	}
-	start_bg lighttpd lighttpd -D -f "$T/lighttpd.conf"
+	read -ra extra <<<"${AIGW_EXTRA_ENV:-}"
+	start_bg "$name" env "${extra[@]}" lighttpd -D -f "$T/$name.conf"
 	GW_PID=$BG_PID
 	GW_SERVER=lighttpd
 	GW_ERRORLOG=$d/error.log
+	GW_FCGI_LOG=$T/$name.out
+	GW_ACCESSLOG=$d/access.log
 	GW_URL=http://127.0.0.1:$GW_PORT
 	export GW_PORT GW_URL GW_SERVER
-	_wait_server lighttpd "$GW_ERRORLOG"
+	_wait_server "$name" "$GW_ERRORLOG"
 }
 
 start_apache() {
-	local policy=$1 procs=${2:-4} d=$T/apache m=/usr/lib/apache2/modules
+	local policy=$1 procs=${2:-4} name=${GW_INSTANCE:-apache} d
+	local m=/usr/lib/apache2/modules
 	need apache2
 	[ -f "$m/mod_fcgid.so" ] || skip "mod_fcgid not installed"
+	_extra_env_check
+	d=$T/$name
 	[ -z "$GW_PID" ] || stop_server
 	_ensure_www
 	GW_PORT=$(free_port)
@@ -452,6 +595,7 @@ Define AIGW_FCGI   $AIGW_FCGI
 Define AIGW_CONFIG $policy
 Define AIGW_WWW    $AIGW_TOP/www
 Define AIGW_PROCS  $procs
+Define AIGW_ACCESSLOG $d/access.log
 
 ServerRoot        "$d"
 ServerName        127.0.0.1
@@ -466,8 +610,6 @@ PidFile           "$d/apache.pid"
 DefaultRuntimeDir "$d/run"
 ErrorLog          "$d/error.log"
 LogLevel          warn fcgid:info
-LogFormat         "%h %t \"%r\" %>s %b %D" timing
-CustomLog         "$d/access.log" timing
 TypesConfig       /etc/mime.types
 DirectoryIndex    index.html
 Mutex             pthread default
@@ -486,19 +628,123 @@ EOF
 </Directory>
 
 Include "$AIGW_TOP/etc/apache-aigw.conf"
+Include "$AIGW_TOP/etc/apache-accesslog.conf"
 EOF
-	} >"$T/apache.conf"
-	apache2 -t -f "$T/apache.conf" >"$T/apache.out" 2>&1 || {
-		sed 's/^/#   /' "$T/apache.out"
-		bail "apache2 refuses $T/apache.conf"
+		# mod_fcgid gives its processes only what FcgidInitialEnv lists.
+		_extra_env | sed 's/^\([^=]*\)=\(.*\)$/FcgidInitialEnv \1 "\2"/'
+		_server_conf
+	} >"$T/$name.conf"
+	apache2 -t -f "$T/$name.conf" >"$T/$name.out" 2>&1 || {
+		sed 's/^/#   /' "$T/$name.out"
+		bail "apache2 refuses $T/$name.conf"
 	}
-	start_bg apache apache2 -f "$T/apache.conf" -DFOREGROUND
+	start_bg "$name" apache2 -f "$T/$name.conf" -DFOREGROUND
 	GW_PID=$BG_PID
 	GW_SERVER=apache
 	GW_ERRORLOG=$d/error.log
+	GW_FCGI_LOG=$d/error.log
+	GW_ACCESSLOG=$d/access.log
 	GW_URL=http://127.0.0.1:$GW_PORT
 	export GW_PORT GW_URL GW_SERVER
-	_wait_server apache "$GW_ERRORLOG"
+	_wait_server "$name" "$GW_ERRORLOG"
+}
+
+start_nginx() {
+	local policy=$1 procs=${2:-4} name=${GW_INSTANCE:-nginx} d sock i=0
+	local extra fcgi run_as=()
+	need nginx spawn-fcgi
+	_extra_env_check
+	d=$T/$name
+	[ -z "$GW_PID" ] || stop_server
+	_ensure_www
+	GW_PORT=$(free_port)
+	mkdir -p "$d/sockets" "$d/tmp"
+	_www_data "$d/sockets" "$d/tmp"
+	sock=$d/sockets/aigw.sock
+	if [ "$(id -u)" = 0 ]; then
+		run_as=(-u www-data -g www-data -U www-data -G www-data)
+	fi
+	# spawn-fcgi -n binds the socket and becomes the program; with -F it
+	# would fork and exit, which no supervisor (nor the reaper) can follow.
+	# Several processes on one socket: multiwatch, which forks them and
+	# restarts those that die.  It passes no signal on that stops aigw
+	# (SIGUSR1 by default; its -s option sends the wrong signal in 1.0.0),
+	# so stop_server sends SIGTERM to every process, as systemd does.
+	fcgi=("$AIGW_FCGI")
+	if [ "$procs" -gt 1 ]; then
+		# spawn-fcgi execs without a PATH search: absolute names.
+		if command -v multiwatch >/dev/null 2>&1; then
+			fcgi=("$(command -v multiwatch)" -f "$procs" -- "$AIGW_FCGI")
+		else
+			diag "multiwatch not found: one FastCGI process instead of $procs"
+		fi
+	fi
+	read -ra extra <<<"${AIGW_EXTRA_ENV:-}"
+	rm -f "$sock"
+	start_bg "$name-fcgi" env AIGW_CONFIG="$policy" "${extra[@]}" \
+		spawn-fcgi -n -s "$sock" -M 0660 "${run_as[@]}" -- "${fcgi[@]}"
+	GW_FCGI_PID=$BG_PID
+	while [ ! -S "$sock" ] && [ "$i" -lt 100 ]; do
+		_alive "$GW_FCGI_PID" || break
+		sleep 0.05
+		i=$((i + 1))
+	done
+	sleep 0.2
+	if [ ! -S "$sock" ] || ! _alive "$GW_FCGI_PID"; then
+		sed 's/^/#   /' "$T/$name-fcgi.out"
+		bail "spawn-fcgi did not start (socket $sock)"
+	fi
+	{
+		cat <<EOF
+# written by tests/setup.sh
+worker_processes 2;
+pid              $d/nginx.pid;
+error_log        $d/error.log warn;
+EOF
+		[ "$(id -u)" = 0 ] && echo "user             www-data www-data;"
+		cat <<EOF
+events {
+    worker_connections 256;
+}
+http {
+    include       /etc/nginx/mime.types;
+    default_type  application/octet-stream;
+    access_log    $d/access.log;
+    client_body_temp_path $d/tmp/client_body;
+    fastcgi_temp_path     $d/tmp/fastcgi;
+    proxy_temp_path       $d/tmp/proxy;
+    uwsgi_temp_path       $d/tmp/uwsgi;
+    scgi_temp_path        $d/tmp/scgi;
+
+    upstream aigw {
+        server unix:$sock;
+    }
+
+    server {
+        listen      127.0.0.1:$GW_PORT;
+        server_name 127.0.0.1;
+        set \$aigw_www $AIGW_TOP/www;
+        include "$AIGW_TOP/etc/nginx-aigw.conf";
+EOF
+		_server_conf | sed 's/^/        /'
+		echo "    }"
+		echo "}"
+	} >"$T/$name.conf"
+	nginx -t -q -e "$d/error.log" -p "$d/" -c "$T/$name.conf" \
+		>"$T/$name.out" 2>&1 || {
+		sed 's/^/#   /' "$T/$name.out"
+		bail "nginx refuses $T/$name.conf"
+	}
+	start_bg "$name" nginx -e "$d/error.log" -p "$d/" -c "$T/$name.conf" \
+		-g 'daemon off;'
+	GW_PID=$BG_PID
+	GW_SERVER=nginx
+	GW_ERRORLOG=$d/error.log
+	GW_ACCESSLOG=$d/access.log
+	GW_FCGI_LOG=$T/$name-fcgi.out
+	GW_URL=http://127.0.0.1:$GW_PORT
+	export GW_PORT GW_URL GW_SERVER
+	_wait_server "$name" "$GW_ERRORLOG"
 }
 
 start_server() {
@@ -507,6 +753,7 @@ start_server() {
 	case $server in
 	lighttpd) start_lighttpd "$@" ;;
 	apache) start_apache "$@" ;;
+	nginx) start_nginx "$@" ;;
 	*) bail "start_server: unknown server $server" ;;
 	esac
 }
@@ -514,6 +761,25 @@ start_server() {
 stop_server() {
 	stop_bg "$GW_PID"
 	GW_PID=
+	if [ -n "${GW_FCGI_PID:-}" ]; then
+		# SIGTERM to every process of the group at once, as systemd's
+		# KillMode=control-group does: multiwatch would not pass it on.
+		# The reaper (its pid is the session id) is among them.
+		kill -TERM $(_bg_sids=$GW_FCGI_PID _session_procs) 2>/dev/null
+		stop_bg "$GW_FCGI_PID"
+		GW_FCGI_PID=
+	fi
+}
+
+fcgi_pids() {
+	local pid exe want
+	want=$(readlink -f "$AIGW_FCGI")
+	for pid in $(_session_procs); do
+		exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
+		[ "$exe" = "$want" ] && [ "$(_proc_state "$pid")" != Z ] &&
+			echo "$pid"
+	done
+	return 0
 }
 
 # ---------------------------------------------------------------- requests
@@ -650,8 +916,7 @@ finish() {
 	echo "$_passed passed, $_failed failed"
 	if [ "$_failed" -gt 0 ]; then
 		if [ -n "$T" ]; then
-			for f in "$T"/lighttpd/error.log "$T"/apache/error.log \
-				"$T"/*.out; do
+			for f in "$T"/*/error.log "$T"/*.out; do
 				[ -s "$f" ] || continue
 				diag "--- ${f#"$T"/} (last 20 lines)"
 				tail -n 20 "$f" | sed 's/^/#   /'
