@@ -12,6 +12,8 @@ Options:
   --behavior B             initial behaviour (see BEHAVIORS)
   --slow-ms N              delay of the "slow" behaviour (default 5000)
   --stream-interval-ms N   pause between streamed events (default 0)
+  --stream-pieces N        split a streamed answer into about N content
+                           events (default 5)
   --usage-tokens N         report a fixed usage: total N, prompt N//2
   --verbose                log each request line to stderr
 
@@ -22,6 +24,28 @@ Behaviours:
   drop       read the request, then close the socket without answering
   slow       sleep --slow-ms, then answer as normal
   status429  429 with an OpenAI-shaped rate limit error
+  stream_then_drop
+             a streamed answer (chat or completions with "stream": true)
+             sends its headers and first event, then the connection is
+             closed without the rest or the end of the chunked body;
+             any other request is answered as normal
+  midclose   200 whose body stops half way: a buffered answer is cut
+             short of its Content-Length, a streamed one (chat or
+             completions with "stream": true) in the middle of its
+             second event; then the connection is closed
+  gzipbomb   200, Content-Type application/json, Content-Encoding gzip:
+             about 100 KB that inflate to a 100 MiB JSON document (sent
+             whatever the request's Accept-Encoding)
+  endless_headers
+             "HTTP/1.1 200 OK" followed by header lines (1000 bytes
+             each) as fast as they can be sent, never the blank line that
+             ends them; gives up after 30 s or when the client goes away
+  huge       200, application/json, a valid JSON document of 33 MiB
+  hugeevent  a streamed answer whose second event holds 5 MiB of data;
+             a request that is not a stream gets the normal answer
+  badctype   200 with the normal answer, but Content-Type
+             "application/json<CR>X-Injected: ctype" and another header
+             X-Injected: upstream
 
 Control endpoints (not logged, not counted, work in every behaviour):
   POST /_stub/behavior   body = behaviour name; answers {"behavior": NAME}
@@ -48,8 +72,34 @@ import sys
 import threading
 import time
 import urllib.parse
+import zlib
 
-BEHAVIORS = ("normal", "error500", "garbage", "drop", "slow", "status429")
+BEHAVIORS = ("normal", "error500", "garbage", "drop", "slow", "status429",
+             "stream_then_drop", "midclose", "gzipbomb", "endless_headers",
+             "huge", "hugeevent", "badctype")
+
+# Behaviours of the hostile-upstream tests (Handler.hostile).
+HOSTILE = ("midclose", "gzipbomb", "endless_headers", "huge", "hugeevent",
+           "badctype")
+
+_gzipbomb = None
+_gzipbomb_lock = threading.Lock()
+
+
+def gzipbomb():
+    """The gzipbomb body, made once: a 100 MiB JSON document, gzipped."""
+    global _gzipbomb
+    with _gzipbomb_lock:
+        if _gzipbomb is None:
+            z = zlib.compressobj(9, zlib.DEFLATED, 31)
+            parts = [z.compress(b'{"object": "chat.completion", "pad": "')]
+            block = b"a" * (1 << 20)
+            for _ in range(100):
+                parts.append(z.compress(block))
+            parts.append(z.compress(b'"}'))
+            parts.append(z.flush())
+            _gzipbomb = b"".join(parts)
+        return _gzipbomb
 
 MODELS = [
     {"id": "gpt-4o-mini", "object": "model", "created": 1721172741,
@@ -137,6 +187,9 @@ def openai_error(message, etype="invalid_request_error", code=None,
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Small writes (an SSE event after the headers) go out at once instead
+    # of waiting for the peer's delayed ACK, as on a real API server.
+    disable_nagle_algorithm = True
     # A connection idle this long is closed, so no thread waits forever.
     timeout = 120
 
@@ -265,8 +318,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "Rate limit reached for requests (stub)", "requests",
                 "rate_limit_exceeded"), [("Retry-After", "1")])
             return
+        if behavior in HOSTILE:
+            self.hostile(behavior, path, raw, valid, body_json)
+            return
         if behavior == "slow":
             time.sleep(state.opts.slow_ms / 1000.0)
+        self.drop_after_first = behavior == "stream_then_drop"
         self.answer(path, raw, valid, body_json)
 
     def control(self, path, raw):
@@ -328,6 +385,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_json(404, openai_error(
             "Invalid URL (%s %s)" % (self.command, path)))
 
+    def pieces(self):
+        return max(1, self.server.state.opts.stream_pieces)
+
     def usage(self, prompt_words, completion_words):
         fixed = self.server.state.opts.usage_tokens
         if fixed is not None:
@@ -365,7 +425,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                      "finish_reason": finish}]}
             events = [chunk({"role": "assistant", "content": ""})]
             events += [chunk({"content": piece})
-                       for piece in split_pieces(answer)]
+                       for piece in split_pieces(answer, self.pieces())]
             events.append(chunk({}, "stop"))
             if with_usage:
                 events.append({"id": "chatcmpl-stub",
@@ -407,7 +467,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         "created": created, "model": model,
                         "choices": [{"index": 0, "text": text,
                                      "finish_reason": finish}]}
-            events = [chunk(piece) for piece in split_pieces(answer)]
+            events = [chunk(piece)
+                      for piece in split_pieces(answer, self.pieces())]
             events.append(chunk("", "stop"))
             if with_usage:
                 events.append({"id": "cmpl-stub", "object": "text_completion",
@@ -483,6 +544,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             for i, p in enumerate(payloads):
                 if i and interval:
                     time.sleep(interval)
+                if i and getattr(self, "drop_after_first", False):
+                    # stream_then_drop: the first event is out; cut the
+                    # connection without ending the body.
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 data = p.encode("utf-8")
                 if chunked:
                     data = b"%x\r\n%s\r\n" % (len(data), data)
@@ -493,6 +560,139 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.flush()
         except OSError:
             self.close_connection = True
+
+    # -- hostile upstreams (HOSTILE) -----------------------------------------
+
+    def hostile(self, behavior, path, raw, valid, req):
+        """Answers as a broken or malicious upstream would."""
+        stream = isinstance(req, dict) and req.get("stream") is True
+        self.close_connection = True
+        try:
+            if behavior == "midclose":
+                self.midclose(stream)
+            elif behavior == "gzipbomb":
+                data = gzipbomb()
+                self.send_raw(200, "application/json", data,
+                              [("Content-Encoding", "gzip")])
+            elif behavior == "endless_headers":
+                self.endless_headers()
+            elif behavior == "huge":
+                self.huge()
+            elif behavior == "hugeevent":
+                if stream:
+                    self.hugeevent()
+                else:
+                    self.answer(path, raw, valid, req)
+            elif behavior == "badctype":
+                self.badctype(path, raw, valid, req)
+        except OSError:
+            pass  # the client went away: that is what some of these want
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def midclose(self, stream):
+        if stream:
+            ev = {"id": "chatcmpl-stub", "object": "chat.completion.chunk",
+                  "created": int(time.time()), "model": "gpt-4o-mini",
+                  "choices": [{"index": 0, "delta": {"content": "partial"},
+                               "finish_reason": None}]}
+            first = ("data: %s\n\n" % json.dumps(ev)).encode()
+            second = ("data: %s\n\n" % json.dumps(ev)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            half = second[:len(second) // 2]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(first), first))
+            self.wfile.write(b"%x\r\n%s" % (len(second), half))
+            self.wfile.flush()
+            return
+        data = json.dumps({
+            "id": "chatcmpl-stub", "object": "chat.completion",
+            "created": int(time.time()), "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {
+                "role": "assistant", "content": "x" * 4000},
+                "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1,
+                      "total_tokens": 2}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[:len(data) // 2])
+        self.wfile.flush()
+
+    def endless_headers(self):
+        self.wfile.write(b"HTTP/1.1 200 OK\r\n"
+                         b"Content-Type: application/json\r\n")
+        line = b"a" * 980
+        deadline = time.monotonic() + 30
+        n = 0
+        while time.monotonic() < deadline:
+            self.wfile.write(b"X-Endless-%08d: %s\r\n" % (n, line))
+            n += 1
+            if n % 64 == 0:
+                self.wfile.flush()
+
+    def huge(self):
+        size = 33 * 1024 * 1024
+        head, tail = b'{"object": "chat.completion", "pad": "', b'"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        self.wfile.write(head)
+        left = size - len(head) - len(tail)
+        block = b"a" * (1 << 20)
+        while left > 0:
+            n = min(left, len(block))
+            self.wfile.write(block[:n])
+            left -= n
+        self.wfile.write(tail)
+        self.wfile.flush()
+
+    def hugeevent(self):
+        small = {"id": "chatcmpl-stub", "object": "chat.completion.chunk",
+                 "created": int(time.time()), "model": "gpt-4o-mini",
+                 "choices": [{"index": 0, "delta": {"content": "before"},
+                              "finish_reason": None}]}
+        big = dict(small, choices=[{"index": 0, "delta": {
+            "content": "b" * (5 * 1024 * 1024)}, "finish_reason": None}])
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        for ev in (small, big, small):
+            self.wfile.write(("data: %s\n\n" % json.dumps(ev)).encode())
+            self.wfile.flush()
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+
+    def badctype(self, path, raw, valid, req):
+        if not isinstance(req, dict) or not isinstance(req.get("messages"),
+                                                       list):
+            self.answer(path, raw, valid, req)
+            return
+        texts = [content_text(m.get("content")) for m in req["messages"]
+                 if isinstance(m, dict)]
+        data = json.dumps({
+            "id": "chatcmpl-stub", "object": "chat.completion",
+            "created": int(time.time()), "model": req.get("model"),
+            "choices": [{"index": 0, "message": {
+                "role": "assistant",
+                "content": "echo: " + (texts[-1] if texts else "")},
+                "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 2,
+                      "total_tokens": 3}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json\rX-Injected: ctype")
+        self.send_header("X-Injected", "upstream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
 
 
 class Server(http.server.ThreadingHTTPServer):
@@ -509,6 +709,7 @@ def main():
     ap.add_argument("--behavior", default="normal", choices=BEHAVIORS)
     ap.add_argument("--slow-ms", type=int, default=5000)
     ap.add_argument("--stream-interval-ms", type=int, default=0)
+    ap.add_argument("--stream-pieces", type=int, default=5)
     ap.add_argument("--usage-tokens", type=int, default=None)
     ap.add_argument("--verbose", action="store_true")
     opts = ap.parse_args()
