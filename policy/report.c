@@ -22,7 +22,68 @@ static void skip_ws(struct scan *s)
 		s->p++;
 }
 
-/* Decodes a string into scratch (escapes kept simple: \uXXXX becomes '?'). */
+/* Four hex digits at p; -1 when they are not. */
+static long hex4(const char *p)
+{
+	long v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		char c = p[i];
+		int d = c >= '0' && c <= '9'   ? c - '0'
+			: c >= 'a' && c <= 'f' ? c - 'a' + 10
+			: c >= 'A' && c <= 'F' ? c - 'A' + 10
+					       : -1;
+		if (d < 0)
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
+/* Decodes \uXXXX (and a following \uXXXX of a surrogate pair) at s->p,
+ * just after the 'u', into UTF-8 at u8; returns its length, or 0 when
+ * malformed. A lone surrogate becomes U+FFFD. */
+static int scan_unicode(struct scan *s, char u8[4])
+{
+	long cp;
+
+	if (s->end - s->p < 4 || (cp = hex4(s->p)) < 0)
+		return 0;
+	s->p += 4;
+	if (cp >= 0xd800 && cp <= 0xdbff && s->end - s->p >= 6 && s->p[0] == '\\' &&
+	    s->p[1] == 'u') {
+		long lo = hex4(s->p + 2);
+		if (lo >= 0xdc00 && lo <= 0xdfff) {
+			cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+			s->p += 6;
+		}
+	}
+	if (cp >= 0xd800 && cp <= 0xdfff)
+		cp = 0xfffd;
+	if (cp < 0x80) {
+		u8[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		u8[0] = (char)(0xc0 | (cp >> 6));
+		u8[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		u8[0] = (char)(0xe0 | (cp >> 12));
+		u8[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u8[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	u8[0] = (char)(0xf0 | (cp >> 18));
+	u8[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	u8[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	u8[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* Decodes a string into scratch, with JSON's escapes; NULL when malformed
+ * or when it does not fit (terminator included). */
 static const char *scan_string(struct scan *s)
 {
 	char *start = s->out;
@@ -31,29 +92,53 @@ static const char *scan_string(struct scan *s)
 		return NULL;
 	s->p++;
 	while (s->p < s->end && *s->p != '"') {
-		char c = *s->p++;
-		if (c == '\\') {
+		char u8[4];
+		int n = 1;
+
+		u8[0] = *s->p++;
+		if (u8[0] == '\\') {
 			if (s->p >= s->end)
 				return NULL;
-			c = *s->p++;
-			if (c == 'u') {
-				if (s->end - s->p < 4)
+			switch (*s->p++) {
+			case '"':
+				u8[0] = '"';
+				break;
+			case '\\':
+				u8[0] = '\\';
+				break;
+			case '/':
+				u8[0] = '/';
+				break;
+			case 'b':
+				u8[0] = '\b';
+				break;
+			case 'f':
+				u8[0] = '\f';
+				break;
+			case 'n':
+				u8[0] = '\n';
+				break;
+			case 'r':
+				u8[0] = '\r';
+				break;
+			case 't':
+				u8[0] = '\t';
+				break;
+			case 'u':
+				if ((n = scan_unicode(s, u8)) == 0)
 					return NULL;
-				s->p += 4;
-				c = '?';
-			} else if (c == 'n') {
-				c = '\n';
-			} else if (c == 't') {
-				c = '\t';
-			} else if (c != '"' && c != '\\' && c != '/') {
-				c = '?';
+				break;
+			default:
+				u8[0] = '?'; /* not JSON; kept as before */
+				break;
 			}
 		}
-		if (s->out + 1 >= s->out_end)
+		if (s->out_end - s->out <= n)
 			return NULL;
-		*s->out++ = c;
+		memcpy(s->out, u8, (size_t)n);
+		s->out += n;
 	}
-	if (s->p >= s->end)
+	if (s->p >= s->end || s->out >= s->out_end)
 		return NULL;
 	s->p++;
 	*s->out++ = '\0';
@@ -92,6 +177,42 @@ static int64_t to_pico(const char *t, size_t n)
 	if (policy_parse_decimal(buf, 12, INT64_MAX / 2, &v) == 0)
 		return v;
 	return (int64_t)llround(strtod(buf, NULL) * 1e12); /* "2.85e-06" from other writers */
+}
+
+/* Which fields a report reads; the others are skipped without decoding. */
+static bool wanted(const char *key)
+{
+	switch (key[0]) {
+	case 't':
+		return strcmp(key, "ts") == 0;
+	case 'c':
+		return strcmp(key, "consumer") == 0 || strcmp(key, "completion_tokens") == 0 ||
+		       strcmp(key, "cost_usd") == 0;
+	case 'm':
+		return strcmp(key, "model") == 0;
+	case 's':
+		return strcmp(key, "status") == 0;
+	case 'p':
+		return strcmp(key, "prompt_tokens") == 0;
+	default:
+		return false;
+	}
+}
+
+/* Skips a string value: to the closing quote, minding escapes. */
+static bool skip_string(struct scan *s)
+{
+	if (s->p >= s->end || *s->p != '"')
+		return false;
+	for (s->p++; s->p < s->end; s->p++) {
+		if (*s->p == '\\')
+			s->p++;
+		else if (*s->p == '"') {
+			s->p++;
+			return true;
+		}
+	}
+	return false;
 }
 
 static void set_field(struct report_line *out, const char *key, const char *str, const char *num,
@@ -136,7 +257,10 @@ int report_parse_line(const char *line, size_t len, struct report_line *out, cha
 		if (s.p >= s.end || *s.p++ != ':')
 			return -1;
 		skip_ws(&s);
-		if (s.p < s.end && *s.p == '"') {
+		if (s.p < s.end && *s.p == '"' && !wanted(key)) {
+			if (!skip_string(&s))
+				return -1;
+		} else if (s.p < s.end && *s.p == '"') {
 			if (!(str = scan_string(&s)))
 				return -1;
 		} else if (s.end - s.p >= 4 && memcmp(s.p, "null", 4) == 0) {
