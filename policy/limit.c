@@ -262,12 +262,6 @@ static bool slot_valid(const struct limit_slot *s)
 	       s->sum == fnv1a(s, offsetof(struct limit_slot, sum));
 }
 
-static bool slot_empty(const struct limit_slot *s)
-{
-	static const struct limit_slot zero;
-	return memcmp(s, &zero, sizeof(zero)) == 0;
-}
-
 /* Rebuilds a damaged file's counters with every limited window full for
  * now: losing the counts must not hand out a fresh allowance. */
 static void rebuild_full(struct limit_counters *c, const struct gw_limits *l, int64_t now_ms)
@@ -302,7 +296,7 @@ static int64_t read_slots(int fd, struct limit_counters *c)
 		if (slot_valid(&s[i]) && (best < 0 || s[i].seq > s[best].seq))
 			best = i;
 	if (best < 0)
-		return (n == 0 || (slot_empty(&s[0]) && slot_empty(&s[1]))) ? 0 : -1;
+		return n == 0 ? 0 : -1; /* bytes, but no valid copy: damaged */
 	*c = s[best].c;
 	return (int64_t)s[best].seq;
 }

@@ -1113,11 +1113,17 @@ static void validate(struct gw_policy *p, struct gw_diag *d, const char *main_fi
 		struct gw_model *m = p->models[i];
 		if (!m->has_input || !m->has_output)
 			SEMANTIC(d, m, "[model %s] needs input_per_1m and output_per_1m", m->name);
-		for (size_t k = 0; k < i; k++)
-			for (size_t a = 0; a < m->aliases.n; a++)
-				if (policy_model(p, m->aliases.v[a]) == p->models[k])
+		for (size_t a = 0; a < m->aliases.n; a++) {
+			for (size_t k = 0; k < p->n_models; k++) {
+				const struct gw_model *o = p->models[k];
+				if (o == m)
+					continue;
+				if (strcmp(o->name, m->aliases.v[a]) == 0 ||
+				    (k < i && list_has(&o->aliases, m->aliases.v[a])))
 					SEMANTIC(d, m, "[model %s] alias %s is already [model %s]",
-						 m->name, m->aliases.v[a], p->models[k]->name);
+						 m->name, m->aliases.v[a], o->name);
+			}
+		}
 	}
 	qsort(p->routes, p->n_routes, sizeof(*p->routes), route_cmp);
 }
@@ -1265,16 +1271,20 @@ void policy_free(struct gw_policy *p)
 
 /* ---- lint: valid but risky ---- */
 
+/* True when an http:// URL's host is this machine: localhost, [::1] or
+ * 127.x.y.z. */
 static bool local_url(const char *url)
 {
-	static const char *const local[] = { "http://127.", "http://localhost:", "http://localhost/",
-					     "http://[::1]" };
-	if (strcmp(url, "http://localhost") == 0)
+	const char *host = url + 7; /* after "http://" */
+	size_t n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":/");
+	int a, b, c, d, used = 0;
+
+	if (n == 9 && strncmp(host, "localhost", 9) == 0)
 		return true;
-	for (size_t i = 0; i < GW_ARRAY_LEN(local); i++)
-		if (strncmp(url, local[i], strlen(local[i])) == 0)
-			return true;
-	return false;
+	if (n == 5 && strncmp(host, "[::1]", 5) == 0)
+		return true;
+	return sscanf(host, "%d.%d.%d.%d%n", &a, &b, &c, &d, &used) == 4 && (size_t)used == n &&
+	       a == 127 && b >= 0 && b < 256 && c >= 0 && c < 256 && d >= 0 && d < 256;
 }
 
 void policy_lint(const struct gw_policy *p, struct gw_diag *d)

@@ -80,7 +80,8 @@ static int open_write(const char *dir, const char *name, struct stats_file *f, b
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	f->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (f->fd < 0 && errno == ENOENT && mkdir(dir, 0700) == 0)
+	/* another process may make dir at the same time: EEXIST is fine */
+	if (f->fd < 0 && errno == ENOENT && (mkdir(dir, 0700) == 0 || errno == EEXIST))
 		f->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (f->fd < 0 || lock(f->fd, F_WRLCK) < 0 || fstat(f->fd, &sb) < 0)
 		goto err;
@@ -130,15 +131,17 @@ static uint64_t key_hash(const struct stats_key *k)
 	return h;
 }
 
-/* The row for k, inserted when new; NULL when the table is full. */
-static struct stats_row *find_row(struct stats_file *f, const struct stats_key *k)
+/* The row for k, inserted when new; NULL when the table is full. A new row
+ * leaves reserve rows free (room for the overflow row). */
+static struct stats_row *find_row(struct stats_file *f, const struct stats_key *k,
+				  uint32_t reserve)
 {
 	uint64_t h = key_hash(k);
 
 	for (uint32_t probe = 0; probe < STATS_CAPACITY; probe++) {
 		struct stats_row *r = &f->rows[(h + probe) % STATS_CAPACITY];
 		if (!r->used) {
-			if (f->h->n_rows + 1 >= STATS_CAPACITY)
+			if (f->h->n_rows + 1 + reserve >= STATS_CAPACITY)
 				return NULL;
 			r->key = *k;
 			r->used = 1;
@@ -170,17 +173,18 @@ static void observe(struct stats_histogram *hist, int64_t us)
 	hist->sum_us += us;
 }
 
-/* A table that is full keeps counting in one overflow row. */
+/* A table that is full keeps counting in one overflow row, for which the
+ * other keys leave the last free row. */
 static void add_row(struct stats_file *f, const struct stats_key *k, const struct stats_values *v)
 {
-	struct stats_row *r = find_row(f, k);
+	struct stats_row *r = find_row(f, k, 1);
 	if (!r) {
 		struct stats_key other;
 		memset(&other, 0, sizeof(other));
 		strcpy(other.consumer, "other");
 		strcpy(other.route, "other");
 		strcpy(other.model, "other");
-		r = find_row(f, &other);
+		r = find_row(f, &other, 0);
 	}
 	if (r)
 		add_values(&r->v, v);

@@ -26,6 +26,11 @@ int main(void)
 	suite_openai();
 	suite_usage();
 	suite_limit();
+	suite_sse();
+	suite_metrics();
+	suite_stats();
+	suite_report();
+	suite_balance();
 
 	/* Tests of known, not yet fixed bugs are registered inactive (see
 	 * testutil.h); they show in the summary without failing the run. */

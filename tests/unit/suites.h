@@ -14,5 +14,10 @@ void suite_prompt(void);
 void suite_openai(void);
 void suite_usage(void);
 void suite_limit(void);
+void suite_sse(void);
+void suite_metrics(void);
+void suite_stats(void);
+void suite_report(void);
+void suite_balance(void);
 
 #endif

@@ -1,5 +1,6 @@
 /* test_policy.c: policy/policy.h: loading INI files, FILE:LINE diagnostics,
- * lists, includes, change detection and route lookup. */
+ * lists, includes, change detection, route lookup, prices, budgets,
+ * upstream groups and lint warnings. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1114,6 +1115,536 @@ static void test_diag_add(void)
 	CU_ASSERT_PTR_NULL(d.msgs);
 }
 
+/* ---- prices, budgets, upstream groups ---- */
+
+/* Two priced models after BASE: the first [model] is line 6. */
+#define MODELS                                                                             \
+	"[model gpt-4o-mini]\n"                                                            \
+	"input_per_1m = 0.15\n"                                                            \
+	"output_per_1m = 0.60\n"                                                           \
+	"aliases = mini, gpt-4o-mini-2024-07-18\n"                                         \
+	"[model big]\n"                                                                    \
+	"input_per_1m = 2.5\n"                                                             \
+	"output_per_1m = 10\n"
+
+static void test_model_prices(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p = LOAD_VALID("models.ini",
+					 BASE MODELS "[model free]\ninput_per_1m = 0\n"
+						     "output_per_1m = 0.000001\n"
+						     "[model dear]\ninput_per_1m = 1000000\n"
+						     "output_per_1m = 999999.999999\n",
+					 &d);
+	const struct gw_model *m;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	TU_INT(p->n_models, 4);
+	m = policy_model(p, "gpt-4o-mini");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	TU_STR(m->name, "gpt-4o-mini");
+	TU_INT(m->input_pico, 150000);
+	TU_INT(m->output_pico, 600000);
+	CU_ASSERT_TRUE(m->has_input && m->has_output);
+	LIST_IS(&m->aliases, "mini", "gpt-4o-mini-2024-07-18");
+	TU_INT(m->line, 6);
+	/* Found by any alias, exactly. */
+	CU_ASSERT_PTR_EQUAL(policy_model(p, "mini"), m);
+	CU_ASSERT_PTR_EQUAL(policy_model(p, "gpt-4o-mini-2024-07-18"), m);
+	CU_ASSERT_PTR_NULL(policy_model(p, "Mini"));
+	CU_ASSERT_PTR_NULL(policy_model(p, "gpt-4o"));
+	CU_ASSERT_PTR_NULL(policy_model(p, ""));
+	CU_ASSERT_PTR_NULL(policy_model(p, NULL));
+	m = policy_model(p, "big");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	TU_INT(m->input_pico, 2500000);
+	TU_INT(m->output_pico, 10000000);
+	CU_ASSERT_EQUAL(m->aliases.n, 0);
+	m = policy_model(p, "free");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	TU_INT(m->input_pico, 0);
+	CU_ASSERT_TRUE(m->has_input);
+	TU_INT(m->output_pico, 1);
+	m = policy_model(p, "dear");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	TU_INT(m->input_pico, 1000000000000LL);
+	TU_INT(m->output_pico, 999999999999LL);
+	policy_free(p);
+	diag_free(&d);
+}
+
+static void test_parse_decimal(void)
+{
+	static const struct {
+		const char *s;
+		int digits;
+		int64_t want; /* -1: an error */
+	} cases[] = {
+		{ "0.15", 6, 150000 },   { "12", 6, 12000000 },      { "0.0375", 6, 37500 },
+		{ "0", 6, 0 },           { "000.100000", 6, 100000 }, { "0.1234567", 6, -1 },
+		{ "-1", 6, -1 },         { "1e3", 6, -1 },           { "", 6, -1 },
+		{ ".5", 6, -1 },         { "5.", 6, -1 },            { "1.2.3", 6, -1 },
+		{ " 1", 6, -1 },         { "1 ", 6, -1 },            { "+1", 6, -1 },
+		{ "25", 12, 25000000000000LL }, { "2.50", 12, 2500000000000LL },
+		{ "0.000000000001", 12, 1 },    { "0.0000000000001", 12, -1 },
+		{ "99999999999999999999", 0, -1 },
+	};
+
+	for (size_t i = 0; i < GW_ARRAY_LEN(cases); i++) {
+		int64_t v = -7;
+		int rc = policy_parse_decimal(cases[i].s, cases[i].digits, INT64_MAX, &v);
+		if (cases[i].want < 0) {
+			if (rc != -1)
+				fprintf(stderr, "\n    accepted \"%s\"\n", cases[i].s);
+			TU_INT(rc, -1);
+		} else {
+			TU_INT(rc, 0);
+			TU_INT(v, cases[i].want);
+		}
+	}
+	/* max is inclusive */
+	{
+		int64_t v;
+		TU_INT(policy_parse_decimal("1", 6, 1000000, &v), 0);
+		TU_INT(policy_parse_decimal("1.000001", 6, 1000000, &v), -1);
+	}
+}
+
+static void test_err_model_prices(void)
+{
+	static const char *const bad[] = { "0.1234567", "-1", "1e3", "", "abc",
+					   "1.2.3",     ".5", "5.",  "1,5", "1000000.000001" };
+
+	for (size_t i = 0; i < GW_ARRAY_LEN(bad); i++) {
+		char *text = gw_asprintf(BASE "[model m]\ninput_per_1m = %s\noutput_per_1m = 1\n",
+					 bad[i]);
+		char *text2 = gw_asprintf(BASE "[model m]\ninput_per_1m = 1\noutput_per_1m = %s\n",
+					  bad[i]);
+		EXPECT_ERROR("e-price.ini", text, 7, "input_per_1m");
+		EXPECT_ERROR("e-price2.ini", text2, 8, "output_per_1m");
+		free(text);
+		free(text2);
+	}
+	/* Both prices are needed: named at the section. */
+	EXPECT_ERROR("e-price3.ini", BASE "[model m]\ninput_per_1m = 1\n", 6, "output_per_1m");
+	EXPECT_ERROR("e-price4.ini", BASE "[model m]\noutput_per_1m = 1\n", 6, "input_per_1m");
+	EXPECT_ERROR("e-price5.ini", BASE "\n[model m]\naliases = x\n", 7, "m");
+	/* Unknown key; duplicate section. */
+	EXPECT_ERROR("e-price6.ini", BASE MODELS "cached_per_1m = 1\n", 13, "cached_per_1m");
+	EXPECT_ERROR("e-price7.ini", BASE MODELS "[model big]\ninput_per_1m = 1\n", 13, "big");
+}
+
+static void test_err_duplicate_alias(void)
+{
+	/* The same alias in two models: named at the second. */
+	EXPECT_ERROR("e-alias.ini",
+		     BASE MODELS "[model other]\ninput_per_1m = 1\noutput_per_1m = 1\n"
+				 "aliases = x, mini\n",
+		     13, "mini");
+	/* An alias that is an earlier model's name. */
+	EXPECT_ERROR("e-alias2.ini",
+		     BASE MODELS "[model other]\ninput_per_1m = 1\noutput_per_1m = 1\n"
+				 "aliases = big\n",
+		     13, "big");
+}
+
+/* Known bug (policy/policy.c, validate): the duplicate-alias check only
+ * compares a model's aliases with the models defined before it, so an
+ * alias naming a model defined after it passes:
+ *   [model a] aliases = b     [model b] ...
+ * loads without an error, and policy_model(p, "b") returns model a (the
+ * first match), so model b's prices are never used. Expected: an error
+ * naming the alias, as when the models come the other way round. */
+static void test_alias_names_later_model(void)
+{
+	struct gw_diag d = { 0 };
+	char *path = NULL, *at6, *at10;
+	struct gw_policy *p = load_text("e-alias3.ini",
+					BASE "[model a]\ninput_per_1m = 1\noutput_per_1m = 1\n"
+					     "aliases = b\n"
+					     "[model b]\ninput_per_1m = 2\noutput_per_1m = 2\n",
+					&d, &path);
+
+	/* Named at either model's section. */
+	at6 = gw_asprintf("%s:6: ", path);
+	at10 = gw_asprintf("%s:10: ", path);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_FALSE(p->valid);
+	CU_ASSERT_TRUE(has_msg(&d, at6, "alias b") || has_msg(&d, at10, "alias b"));
+	policy_free(p);
+	diag_free(&d);
+	free(at6);
+	free(at10);
+	free(path);
+}
+
+static void test_consumer_budgets(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p = LOAD_VALID("budgets.ini",
+					 BASE "[consumer a]\ncredential = ka\n"
+					      "budget_per_day = 25\nbudget_per_month = 2.50\n"
+					      "[consumer b]\ncredential = kb\n"
+					      "budget_per_month = 0.000000000001\n"
+					      "[consumer c]\ncredential = kc\n",
+					 &d);
+	const struct gw_consumer *c;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	c = policy_consumer(p, "a");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	TU_INT(c->limits.budget_day, 25000000000000LL);
+	TU_INT(c->limits.budget_month, 2500000000000LL);
+	c = policy_consumer(p, "b");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	TU_INT(c->limits.budget_day, 0);
+	TU_INT(c->limits.budget_month, 1);
+	c = policy_consumer(p, "c");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	TU_INT(c->limits.budget_day, 0); /* no budget */
+	TU_INT(c->limits.budget_month, 0);
+	policy_free(p);
+	diag_free(&d);
+}
+
+static void test_err_consumer_budgets(void)
+{
+	static const char *const bad[] = { "0",   "-1",  "0.0",   "0.0000000000001", "1e3",
+					   "",    "abc", "$25",   "25 USD",          "9000000.000000000001",
+					   "99999999999999999999" };
+
+	for (size_t i = 0; i < GW_ARRAY_LEN(bad); i++) {
+		char *text = gw_asprintf(BASE "[consumer a]\ncredential = ka\nbudget_per_day = %s\n",
+					 bad[i]);
+		char *text2 = gw_asprintf(BASE "[consumer a]\nbudget_per_month = %s\ncredential = ka\n",
+					  bad[i]);
+		EXPECT_ERROR("e-budget.ini", text, 8, "budget_per_day");
+		EXPECT_ERROR("e-budget2.ini", text2, 7, "budget_per_month");
+		free(text);
+		free(text2);
+	}
+	/* $9,000,000 is the most. */
+	{
+		struct gw_diag d = { 0 };
+		struct gw_policy *p = LOAD_VALID(
+			"budget-max.ini", BASE "[consumer a]\ncredential = ka\nbudget_per_day = 9000000\n",
+			&d);
+		if (p && policy_consumer(p, "a"))
+			TU_INT(policy_consumer(p, "a")->limits.budget_day, 9000000000000000000LL);
+		policy_free(p);
+		diag_free(&d);
+	}
+}
+
+static void test_upstream_group_keys(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p = LOAD_VALID("groups.ini",
+					 "[upstream a]\nurl = https://a.example/v1\n"
+					 "weight = 5\ncooldown_s = 0\n"
+					 "model_map = gpt-4o:gpt-4o-2024-08-06, mini:ft:x:y\n"
+					 "[upstream b]\nurl = https://b.example/v1\n"
+					 "[route r]\npath = /\nupstream = b, a\n",
+					 &d);
+	const struct gw_upstream *a, *b;
+	const struct gw_route *r;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	a = policy_upstream(p, "a");
+	b = policy_upstream(p, "b");
+	CU_ASSERT_FATAL(a && b);
+	TU_INT(a->weight, 5);
+	TU_INT(a->cooldown_s, 0);
+	LIST_IS(&a->model_map, "gpt-4o:gpt-4o-2024-08-06", "mini:ft:x:y");
+	/* defaults */
+	TU_INT(b->weight, 1);
+	TU_INT(b->cooldown_s, 30);
+	CU_ASSERT_EQUAL(b->model_map.n, 0);
+
+	r = route_named(p, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	TU_INT(r->n_upstreams, 2);
+	if (r->n_upstreams == 2) {
+		CU_ASSERT_PTR_EQUAL(r->upstreams[0], b); /* the listed order */
+		CU_ASSERT_PTR_EQUAL(r->upstreams[1], a);
+	}
+	CU_ASSERT_PTR_EQUAL(r->upstream, b);
+	LIST_IS(&r->upstream_names, "b", "a");
+	TU_INT(r->retries, 1); /* n - 1 */
+	CU_ASSERT_EQUAL(r->strategy, GW_STRATEGY_FAILOVER);
+	policy_free(p);
+	diag_free(&d);
+}
+
+static void test_err_upstream_group_keys(void)
+{
+	EXPECT_ERROR("e-weight.ini", BASE "[upstream w]\nurl = https://w\nweight = 0\n", 8, "weight");
+	EXPECT_ERROR("e-weight2.ini", BASE "[upstream w]\nurl = https://w\nweight = 1001\n", 8,
+		     "weight");
+	EXPECT_ERROR("e-weight3.ini", BASE "[upstream w]\nurl = https://w\nweight = -1\n", 8,
+		     "weight");
+	EXPECT_ERROR("e-weight4.ini", BASE "[upstream w]\nurl = https://w\nweight = 1.5\n", 8,
+		     "weight");
+	EXPECT_ERROR("e-cool.ini", BASE "[upstream w]\nurl = https://w\ncooldown_s = -1\n", 8,
+		     "cooldown_s");
+	EXPECT_ERROR("e-cool2.ini", BASE "[upstream w]\nurl = https://w\ncooldown_s = 86401\n", 8,
+		     "cooldown_s");
+	EXPECT_ERROR("e-map.ini", "[upstream up]\nurl = http://127.0.0.1:9\nmodel_map = a:b, nocolon\n"
+				  "[route r]\npath = /\n",
+		     3, "nocolon");
+	EXPECT_ERROR("e-map2.ini", "[upstream up]\nurl = http://127.0.0.1:9\nmodel_map = :x\n"
+				   "[route r]\npath = /\n",
+		     3, "model_map");
+	EXPECT_ERROR("e-map3.ini", "[upstream up]\nurl = http://127.0.0.1:9\nmodel_map = x:\n"
+				   "[route r]\npath = /\n",
+		     3, "model_map");
+}
+
+/* Three upstreams after BASE's one; the route is at line 4. */
+#define THREE_MORE "[upstream u2]\nurl = https://u2\n[upstream u3]\nurl = https://u3\n"
+
+static void test_route_upstreams_and_retries(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p;
+	const struct gw_route *r;
+
+	p = LOAD_VALID("retries.ini", BASE "upstream = up, u2, u3\n" THREE_MORE, &d);
+	r = p ? route_named(p, "r") : NULL;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	TU_INT(r->n_upstreams, 3);
+	TU_INT(r->retries, 2);
+	if (r->n_upstreams == 3) {
+		TU_STR(r->upstreams[0]->name, "up");
+		TU_STR(r->upstreams[1]->name, "u2");
+		TU_STR(r->upstreams[2]->name, "u3");
+	}
+	policy_free(p);
+	diag_free(&d);
+
+	p = LOAD_VALID("retries2.ini", BASE "upstream = u3, up\nretries = 0\n" THREE_MORE, &d);
+	r = p ? route_named(p, "r") : NULL;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	TU_INT(r->retries, 0);
+	TU_STR(r->upstream->name, "u3");
+	policy_free(p);
+	diag_free(&d);
+
+	p = LOAD_VALID("retries3.ini", BASE "retries = 10\n", &d);
+	r = p ? route_named(p, "r") : NULL;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	TU_INT(r->retries, 10);
+	policy_free(p);
+	diag_free(&d);
+
+	/* One upstream, implied: no retries. */
+	p = LOAD_VALID("retries4.ini", BASE, &d);
+	r = p ? route_named(p, "r") : NULL;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	TU_INT(r->n_upstreams, 1);
+	TU_INT(r->retries, 0);
+	policy_free(p);
+	diag_free(&d);
+
+	EXPECT_ERROR("e-retries.ini", BASE "retries = 11\n", 6, "retries");
+	EXPECT_ERROR("e-retries2.ini", BASE "retries = -1\n", 6, "retries");
+	/* An unknown name among known ones: named at the route. */
+	EXPECT_ERROR("e-list.ini", BASE "upstream = up, nowhere, u2\n" THREE_MORE, 4, "nowhere");
+}
+
+static void test_strategy(void)
+{
+	static const struct {
+		const char *v;
+		enum gw_strategy want;
+	} good[] = { { "failover", GW_STRATEGY_FAILOVER },
+		     { "round_robin", GW_STRATEGY_ROUND_ROBIN },
+		     { "weighted", GW_STRATEGY_WEIGHTED } };
+	static const char *const bad[] = { "random", "Failover", "", "round-robin", "weighted2" };
+
+	for (size_t i = 0; i < GW_ARRAY_LEN(good); i++) {
+		struct gw_diag d = { 0 };
+		char *text = gw_asprintf(BASE "strategy = %s\n", good[i].v);
+		struct gw_policy *p = LOAD_VALID("strategy.ini", text, &d);
+		const struct gw_route *r = p ? route_named(p, "r") : NULL;
+		CU_ASSERT(r && r->strategy == good[i].want);
+		policy_free(p);
+		diag_free(&d);
+		free(text);
+	}
+	for (size_t i = 0; i < GW_ARRAY_LEN(bad); i++) {
+		char *text = gw_asprintf(BASE "strategy = %s\n", bad[i]);
+		EXPECT_ERROR("e-strategy.ini", text, 6, "strategy");
+		free(text);
+	}
+}
+
+/* ---- lint ---- */
+
+/* Loads text (valid), lints it, and returns the lint's messages. */
+static struct gw_diag lint_text(const char *name, const char *text, mode_t mode, unsigned line)
+{
+	struct gw_diag d = { 0 }, lint = { 0 };
+	char *path = NULL;
+	struct gw_policy *p = load_text(name, text, &d, &path);
+
+	if (!p || !p->valid) {
+		fprintf(stderr, "\n    %s:%u: expected %s to load cleanly", __FILE__, line, name);
+		dump_diag(&d);
+		tu_assert_ll(0, 1, "policy loads valid", line, __FILE__, __func__);
+	} else {
+		CU_ASSERT_EQUAL(chmod(path, mode), 0);
+		policy_lint(p, &lint);
+	}
+	for (size_t i = 0; i < lint.n; i++)
+		CU_ASSERT_TRUE(lint.warning[i]);
+	TU_INT(lint.n_errors, 0);
+	policy_free(p);
+	diag_free(&d);
+	free(path);
+	return lint;
+}
+
+/* Expects exactly one lint message starting with "PATH[:LINE]: warning: "
+ * and holding needle, or (want == false) none holding needle. */
+static void expect_lint(const char *name, const char *text, mode_t mode, bool want, int at_line,
+			const char *needle, unsigned line)
+{
+	struct gw_diag lint = lint_text(name, text, mode, line);
+	char *path = tu_path(g_dir, name);
+	char *prefix = at_line > 0 ? gw_asprintf("%s:%d: warning: ", path, at_line)
+				   : gw_asprintf("%s: warning: ", path);
+	size_t with = 0, at = 0;
+
+	for (size_t i = 0; i < lint.n; i++) {
+		if (!strstr(lint.msgs[i], needle))
+			continue;
+		with++;
+		at += strncmp(lint.msgs[i], prefix, strlen(prefix)) == 0;
+	}
+	if ((want && (with != 1 || at != 1)) || (!want && with != 0)) {
+		fprintf(stderr, "\n    %s:%u: expected %s warning \"%s...%s\"", __FILE__, line,
+			want ? "a" : "no", prefix, needle);
+		dump_diag(&lint);
+	}
+	tu_assert_ll(want ? with == 1 && at == 1 : with == 0, 1, "lint warnings", line, __FILE__,
+		     "expect_lint");
+	diag_free(&lint);
+	free(path);
+	free(prefix);
+}
+
+#define LINT(name, text, want, at_line, needle) \
+	expect_lint(name, text, 0600, want, at_line, needle, __LINE__)
+
+static void test_lint_open_route(void)
+{
+	/* global_auth = false and no allow: open to everyone. */
+	LINT("lint-open.ini", "[auth]\nglobal_auth = false\n" BASE, true, 6, "open to everyone");
+	/* An allow list closes it; global_auth (the default) too. */
+	LINT("lint-open2.ini",
+	     "[auth]\nglobal_auth = false\n" BASE "allow = a\n[consumer a]\ncredential = ka\n", false,
+	     0, "open to everyone");
+	LINT("lint-open3.ini", BASE, false, 0, "open to everyone");
+	/* Each open route is named. */
+	LINT("lint-open4.ini",
+	     "[auth]\nglobal_auth = false\n" BASE "allow = a\n[consumer a]\ncredential = ka\n"
+	     "[route open]\npath = /open\n",
+	     true, 11, "[route open]");
+}
+
+static void test_lint_in_query(void)
+{
+	LINT("lint-query.ini", "[auth]\nin_query = true\n" BASE, true, 0, "in_query");
+	LINT("lint-query2.ini", "[auth]\nin_query = false\n" BASE, false, 0, "in_query");
+}
+
+static void test_lint_readable_keys(void)
+{
+	const char *text = "[upstream up]\nurl = https://api.example.com\napi_key = sk-x\n"
+			   "[route r]\npath = /\n";
+	const char *cred = BASE "[consumer a]\ncredential = plain-key\n";
+
+	expect_lint("lint-key.ini", text, 0644, true, 0, "everyone may read", __LINE__);
+	expect_lint("lint-key.ini", text, 0640, false, 0, "everyone may read", __LINE__);
+	expect_lint("lint-key.ini", text, 0600, false, 0, "everyone may read", __LINE__);
+	expect_lint("lint-cred.ini", cred, 0644, true, 0, "everyone may read", __LINE__);
+	/* A file with hashes only holds no key. */
+	expect_lint("lint-hash.ini",
+		    BASE "[consumer a]\ncredential_sha256 = "
+			 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n",
+		    0644, false, 0, "everyone may read", __LINE__);
+
+	/* api_key_file: the key file is named. */
+	{
+		char *keyfile = tu_path(g_dir, "lint-secret.key");
+		char *t = gw_asprintf("[upstream up]\nurl = https://a.example\napi_key_file = %s\n"
+				      "[route r]\npath = /\n",
+				      keyfile);
+		char *prefix = gw_asprintf("%s: warning: ", keyfile);
+		struct gw_diag lint;
+		CU_ASSERT_EQUAL(tu_write_str(keyfile, "sk-file\n"), 0);
+		CU_ASSERT_EQUAL(chmod(keyfile, 0604), 0);
+		lint = lint_text("lint-keyfile.ini", t, 0600, __LINE__);
+		CU_ASSERT_TRUE(has_msg(&lint, prefix, "everyone may read"));
+		diag_free(&lint);
+		CU_ASSERT_EQUAL(chmod(keyfile, 0600), 0);
+		lint = lint_text("lint-keyfile.ini", t, 0600, __LINE__);
+		CU_ASSERT_FALSE(has_msg(&lint, prefix, "everyone may read"));
+		diag_free(&lint);
+		free(prefix);
+		free(t);
+		free(keyfile);
+	}
+}
+
+static void test_lint_plain_http(void)
+{
+	static const char *const remote[] = { "http://api.example.com/v1", "http://10.0.0.7:8080",
+					      "http://localhost.example.com",
+					      "http://128.0.0.1/v1" };
+	static const char *const local[] = { "http://127.0.0.1:9/v1", "http://127.0.0.1",
+					     "http://localhost:8080", "http://localhost",
+					     "http://[::1]:8000/v1", "https://api.example.com/v1" };
+
+	for (size_t i = 0; i < GW_ARRAY_LEN(remote); i++) {
+		char *text = gw_asprintf("[upstream up]\nurl = %s\n[route r]\npath = /\n", remote[i]);
+		LINT("lint-http.ini", text, true, 1, "plain http");
+		free(text);
+	}
+	for (size_t i = 0; i < GW_ARRAY_LEN(local); i++) {
+		char *text = gw_asprintf("[upstream up]\nurl = %s\n[route r]\npath = /\n", local[i]);
+		LINT("lint-http2.ini", text, false, 0, "plain http");
+		free(text);
+	}
+	/* Every such upstream is named at its section. */
+	LINT("lint-http3.ini",
+	     BASE "upstream = up\n[upstream far]\nurl = http://far.example\n", true, 7,
+	     "[upstream far]");
+}
+
+/* Known bug (policy/policy.c, local_url): an upstream counts as local when
+ * its URL merely starts with "http://127.", so a host name such as
+ * "127.example.com" (any DNS name whose first label is 127) is taken for
+ * the loopback address and the plain-http warning is not given. Expected:
+ * only a literal 127.x.y.z address (and localhost, [::1]) is local. */
+static void test_lint_127_host_name(void)
+{
+	LINT("lint-http4.ini", "[upstream up]\nurl = http://127.example.com/v1\n[route r]\npath = /\n",
+	     true, 1, "plain http");
+}
+
+/* The seed policy lints clean but for its one open route. */
+static void test_lint_seed(void)
+{
+	struct gw_diag lint = lint_text("lint-seed.ini", seed_ini, 0600, __LINE__);
+
+	TU_INT(lint.n, 0); /* consumer1 is the allow list; https upstream */
+	if (lint.n)
+		dump_diag(&lint);
+	diag_free(&lint);
+}
+
 void suite_policy(void)
 {
 	static const struct tu_test tests[] = {
@@ -1167,6 +1698,26 @@ void suite_policy(void)
 		{ "route: no root route", test_route_no_root, false },
 		{ "route: trailing slashes normalised", test_route_trailing_slash, false },
 		{ "diag_add formats", test_diag_add, false },
+		{ "[model] prices in pico-USD, aliases, policy_model", test_model_prices, false },
+		{ "policy_parse_decimal", test_parse_decimal, false },
+		{ "error: bad or missing model prices", test_err_model_prices, false },
+		{ "error: an alias used twice", test_err_duplicate_alias, false },
+		{ "error: an alias naming a later model", test_alias_names_later_model,
+		  false },
+		{ "consumer budgets in pico-USD", test_consumer_budgets, false },
+		{ "error: bad consumer budgets", test_err_consumer_budgets, false },
+		{ "upstream weight, cooldown_s, model_map; route upstream list",
+		  test_upstream_group_keys, false },
+		{ "error: bad weight, cooldown_s, model_map", test_err_upstream_group_keys, false },
+		{ "route upstream lists and retries", test_route_upstreams_and_retries, false },
+		{ "strategy values", test_strategy, false },
+		{ "lint: a route open to everyone", test_lint_open_route, false },
+		{ "lint: keys in query strings", test_lint_in_query, false },
+		{ "lint: world-readable files holding keys", test_lint_readable_keys, false },
+		{ "lint: plain http beyond this machine", test_lint_plain_http, false },
+		{ "lint: a host name starting with 127. is not local",
+		  test_lint_127_host_name, false },
+		{ "lint: the seed policy", test_lint_seed, false },
 	};
 	tu_register("policy", policy_init, policy_cleanup, tests, GW_ARRAY_LEN(tests));
 }
