@@ -539,16 +539,9 @@ static void test_budget_damaged_file(void)
 	remove_tmp();
 }
 
-/* Known bug (policy/limit.c, read_slots): a state file written once holds
- * its only copy in the second slot (seq 1 is written at offset
- * sizeof(struct limit_slot)), so the first slot is all zero bytes. Cut
- * short to fewer bytes than a slot (here 9), the file reads as all zeros,
- * which read_slots() takes for a new, never-written file: seq 0, counters
- * zero, *damaged false. The consumer gets a fresh allowance instead of a
- * rebuilt, full one. Expected: a file of non-zero size without a valid copy
- * is damaged (a healthy file is either empty or at least two slots long; a
- * torn first write leaves it longer than one slot, never shorter). The same
- * holds for request and token windows. */
+/* A state file written once holds its only copy in the second slot; cut
+ * shorter than a slot, it holds bytes but no valid copy: damaged, rebuilt
+ * full, never read as a new file with a fresh allowance. */
 static void test_short_file_after_one_write(void)
 {
 	struct limit_store s;

@@ -1248,13 +1248,8 @@ static void test_err_duplicate_alias(void)
 		     13, "big");
 }
 
-/* Known bug (policy/policy.c, validate): the duplicate-alias check only
- * compares a model's aliases with the models defined before it, so an
- * alias naming a model defined after it passes:
- *   [model a] aliases = b     [model b] ...
- * loads without an error, and policy_model(p, "b") returns model a (the
- * first match), so model b's prices are never used. Expected: an error
- * naming the alias, as when the models come the other way round. */
+/* An alias naming a model defined after it is an error too, not a
+ * silent shadow of that model's prices. */
 static void test_alias_names_later_model(void)
 {
 	struct gw_diag d = { 0 };
@@ -1623,11 +1618,8 @@ static void test_lint_plain_http(void)
 	     "[upstream far]");
 }
 
-/* Known bug (policy/policy.c, local_url): an upstream counts as local when
- * its URL merely starts with "http://127.", so a host name such as
- * "127.example.com" (any DNS name whose first label is 127) is taken for
- * the loopback address and the plain-http warning is not given. Expected:
- * only a literal 127.x.y.z address (and localhost, [::1]) is local. */
+/* Only a literal 127.x.y.z address (and localhost, [::1]) is local: a
+ * host name such as 127.example.com gets the plain-http warning. */
 static void test_lint_127_host_name(void)
 {
 	LINT("lint-http4.ini", "[upstream up]\nurl = http://127.example.com/v1\n[route r]\npath = /\n",
