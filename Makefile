@@ -91,7 +91,7 @@ $(B)/aigw-san.fcgi: $(addprefix $(B)/san/,$(CORE_OBJ) fcgi_main.o)
 PACKAGES = build-essential curl python3 libfcgi-dev libfcgi-bin spawn-fcgi \
            libcurl4-openssl-dev libjson-c-dev libinih-dev libcunit1-dev \
            lighttpd apache2 libapache2-mod-fcgid valgrind \
-           libhiredis-dev redis-server chromium nodejs \
+           libhiredis-dev redis-server chromium nodejs clang libclang-rt-14-dev \
            $(if $(shell command -v npm 2>/dev/null),,npm)
 
 deps:
@@ -112,6 +112,7 @@ check: deps
 	$(MAKE) all $(B)/unit-tests $(B)/unit-tests-san
 	$(MAKE) unit
 	$(MAKE) unit-san
+	$(MAKE) fuzz-replay
 	$(MAKE) e2e
 	$(MAKE) valgrind
 
@@ -150,3 +151,6 @@ clean:
 	rm -rf $(B)
 
 .PHONY: FORCE all deps unit unit-san e2e check valgrind run install uninstall clean
+
+# fuzzing: fuzz-build, fuzz (FUZZ_SECONDS each), fuzz-replay (the corpus, in make check)
+include tests/fuzz/fuzz.mk

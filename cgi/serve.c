@@ -410,8 +410,11 @@ static void price_answer(struct exchange *ex)
 	m = policy_model(ex->policy, ex->model);
 	if (m) {
 		ex->priced = true;
-		ex->cost_pico = ex->prompt_tokens * m->input_pico +
-				ex->completion_tokens * m->output_pico;
+		int64_t in, out;
+		if (__builtin_mul_overflow(ex->prompt_tokens, m->input_pico, &in) ||
+		    __builtin_mul_overflow(ex->completion_tokens, m->output_pico, &out) ||
+		    __builtin_add_overflow(in, out, &ex->cost_pico))
+			ex->cost_pico = INT64_MAX; /* absurd token counts: the most, never a wrap */
 		return;
 	}
 	for (size_t i = 0; i < proc->n_unpriced; i++)

@@ -117,6 +117,41 @@ static void list_parse(struct gw_list *l, const char *value)
 	}
 }
 
+/* Splits a list of regular expressions on the commas that separate them:
+ * not those inside {} or [] (as in a{2,3} or [,;]), nor an escaped \, */
+static void list_parse_regexps(struct gw_list *l, const char *value)
+{
+	const char *s = value, *start = value;
+	int braces = 0, brackets = 0;
+
+	for (;; s++) {
+		if (*s == '\\' && s[1]) {
+			s++;
+			continue;
+		}
+		if (*s == '[' && !brackets)
+			brackets = 1;
+		else if (*s == ']' && brackets && s > start && s[-1] != '[')
+			brackets = 0;
+		else if (*s == '{' && !brackets)
+			braces++;
+		else if (*s == '}' && !brackets && braces)
+			braces--;
+		if (*s && (*s != ',' || braces || brackets))
+			continue;
+		const char *a = start, *b = s;
+		while (a < b && isspace((unsigned char)*a))
+			a++;
+		while (b > a && isspace((unsigned char)b[-1]))
+			b--;
+		if (b > a)
+			list_add(l, a, (size_t)(b - a));
+		if (!*s)
+			break;
+		start = s + 1;
+	}
+}
+
 int policy_parse_bool(const char *s, bool *out)
 {
 	static const char *const yes[] = { "true", "yes", "on", "1" };
@@ -226,7 +261,7 @@ static const struct key_def route_keys[] = {
 	K_LIST(gw_route, "allow", allow),
 	K_LIST(gw_route, "block_urls", block_urls),
 	K_LIST(gw_route, "block_exact_urls", block_exact_urls),
-	K_LIST(gw_route, "block_regexp_urls", block_regexp_urls),
+	K_CUSTOM("block_regexp_urls"),
 	K_LIST(gw_route, "block_headers", block_headers),
 	K_LIST(gw_route, "block_bodies", block_bodies),
 	K_I32(gw_route, "blocked_code", blocked_code, 100, 599),
@@ -414,16 +449,24 @@ static void parse_store(struct load_ctx *ctx, const char *value)
 		return;
 	}
 	rest = value + 8 + used;
-	if (*rest == ':' && (sscanf(rest + 1, "%d%n", &port, &used) != 1 || port < 1 || port > 65535)) {
-		ERR(ctx, "store: bad port in \"%s\"", value);
-		return;
-	} else if (*rest == ':') {
-		rest += 1 + used;
+	if (*rest == ':') {
+		char *end;
+		long v = strtol(rest + 1, &end, 10);
+		if (end == rest + 1 || v < 1 || v > 65535) {
+			ERR(ctx, "store: bad port in \"%s\"", value);
+			return;
+		}
+		port = (int)v;
+		rest = end;
 	}
-	if (*rest == '/' && rest[1] && (sscanf(rest + 1, "%d%n", &db, &used) != 1 || db < 0 ||
-					rest[1 + used] != '\0')) {
-		ERR(ctx, "store: bad database number in \"%s\"", value);
-		return;
+	if (*rest == '/' && rest[1]) {
+		char *end;
+		long v = strtol(rest + 1, &end, 10);
+		if (end == rest + 1 || *end || v < 0 || v > 1000000) {
+			ERR(ctx, "store: bad database number in \"%s\"", value);
+			return;
+		}
+		db = (int)v;
 	} else if (*rest && *rest != '/') {
 		ERR(ctx, "store: expected redis://HOST:PORT/DB, got \"%s\"", value);
 		return;
@@ -563,6 +606,10 @@ static void custom_route(struct load_ctx *ctx, const char *name, const char *val
 {
 	struct gw_route *r = ctx->obj;
 
+	if (strcmp(name, "block_regexp_urls") == 0) {
+		list_parse_regexps(&r->block_regexp_urls, value);
+		return;
+	}
 	if (strcmp(name, "path") == 0) {
 		size_t n = strlen(value);
 		if (value[0] != '/' || strpbrk(value, "?# \t")) {
@@ -864,7 +911,8 @@ static int handler_cb(void *user, const char *section, const char *name, const c
 		store_value(ctx, k, ctx->obj, value);
 		return 1;
 	}
-	if (ctx->continuation && strcmp(name, "include") != 0) {
+	if (ctx->continuation && strcmp(name, "include") != 0 &&
+	    strcmp(name, "block_regexp_urls") != 0 && strcmp(name, "model_map") != 0) {
 		ERR(ctx, "%s cannot continue on the next line", name);
 		return 1;
 	}
@@ -997,6 +1045,12 @@ static void load_file(struct gw_policy *p, struct gw_diag *diag, const char *pat
 		diag_add(diag, false, ctx.file, 0, "cannot open: %s", strerror(errno));
 		return;
 	}
+	struct stat sb;
+	if (fstat(fileno(ctx.fp), &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		diag_add(diag, false, ctx.file, 0, "not a regular file");
+		fclose(ctx.fp);
+		return;
+	}
 	if (ini_parse_stream(reader_cb, &ctx, handler_cb, &ctx) == -2)
 		diag_add(diag, false, ctx.file, 0, "out of memory");
 	if (ferror(ctx.fp))
@@ -1125,7 +1179,8 @@ static void validate(struct gw_policy *p, struct gw_diag *d, const char *main_fi
 			}
 		}
 	}
-	qsort(p->routes, p->n_routes, sizeof(*p->routes), route_cmp);
+	if (p->n_routes > 1)
+		qsort(p->routes, p->n_routes, sizeof(*p->routes), route_cmp);
 }
 
 static void policy_defaults(struct gw_policy *p)
