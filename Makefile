@@ -113,8 +113,8 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) unit-san
 	$(MAKE) fuzz-replay
-	$(MAKE) e2e
 	$(MAKE) valgrind
+	$(MAKE) e2e
 
 valgrind: all
 	bash tests/valgrind.sh
