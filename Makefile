@@ -36,7 +36,7 @@ CGI_OBJ    = query.o request.o reply.o prompt.o openai.o sse.o balance.o relay.o
 CORE_OBJ   = $(LIB_OBJ) $(POLICY_OBJ) $(CGI_OBJ)
 UNIT_SRC   = $(wildcard tests/unit/*.c)
 
-vpath %.c lib policy cgi fcgi tools tests/unit
+vpath %.c lib policy cgi fcgi tools tests/unit tests/bench
 
 PROGRAMS = $(B)/aigw.fcgi $(B)/aigw.cgi $(B)/aigwctl
 
@@ -85,6 +85,10 @@ $(B)/unit-tests-san: $(addprefix $(B)/san/,$(CORE_OBJ) $(UNIT_OBJ))
 $(B)/aigw-san.fcgi: $(addprefix $(B)/san/,$(CORE_OBJ) fcgi_main.o)
 	@echo "  LD+SAN  $@"
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+
+$(B)/store-bench: $(addprefix $(B)/obj/,$(CORE_OBJ) store_bench.o)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # ---- packages: the exact Debian 12 list the build and the tests need ----
 

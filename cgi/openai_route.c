@@ -305,8 +305,8 @@ static void stream_end(struct exchange *ex, struct relay_result *res)
 		       ex->request_id);
 	} else if (res->err != GW_OK) {
 		ex->reason = "stream_cut";
-		gw_log("request %s: upstream %s stream ended early: %s%s", ex->request_id,
-		       ex->upstream, gw_strerror(res->err), res->detail);
+		gw_log("request %s: upstream %s stream ended early: %s%s%s", ex->request_id,
+		       ex->upstream, gw_strerror(res->err), res->detail[0] ? ": " : "", res->detail);
 	}
 }
 

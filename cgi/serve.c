@@ -488,8 +488,9 @@ void ex_relay_answer(struct exchange *ex, struct relay_result *res)
 		ex->reason = "client_gone";
 		return;
 	default:
-		gw_log("request %s: upstream %s failed: %s%s", ex->request_id, ex->upstream,
-			  res->err == GW_ETOOBIG ? "answer too large" : "", res->detail);
+		gw_log("request %s: upstream %s failed: %s%s%s", ex->request_id, ex->upstream,
+			  res->err == GW_ETOOBIG ? "answer too large" : gw_strerror(res->err),
+			  res->detail[0] ? ": " : "", res->detail);
 		ex_refuse(ex, 502, "upstream_error", "upstream_unreachable",
 		       "The upstream could not be reached or did not answer", "upstream_error");
 		return;
@@ -528,6 +529,7 @@ const struct gw_upstream *ex_call(struct exchange *ex, const char *method, const
 	size_t n = balance_order(&proc->balancer, r, time(NULL), (unsigned)rand_r(&proc->seed), order);
 	size_t tries = (size_t)r->retries + 1 < n ? (size_t)r->retries + 1 : n;
 	const struct gw_upstream *u = NULL;
+	double waited = 0; /* on attempts that failed: upstream time, not the gateway's */
 
 	for (size_t i = 0; i < tries; i++) {
 		struct relay_request rq = { 0 };
@@ -535,6 +537,7 @@ const struct gw_upstream *ex_call(struct exchange *ex, const char *method, const
 
 		u = order[i];
 		if (i > 0) {
+			waited += res->seconds;
 			relay_result_free(res);
 			if (res->err == GW_OK)
 				gw_log("request %s: upstream %s answered %ld; trying %s",
@@ -557,6 +560,7 @@ const struct gw_upstream *ex_call(struct exchange *ex, const char *method, const
 		if (!retryable(res))
 			break;
 	}
+	res->seconds += waited;
 	free(order);
 	return u;
 }

@@ -151,7 +151,7 @@ static int connect_store(struct rstore *r)
 	if (r->ctx)
 		return GW_OK;
 	if (wall_ms() < r->retry_at_ms)
-		return GW_EIO;
+		return GW_EIO; /* r->err still says why it failed a moment ago */
 	r->ctx = redisConnectWithTimeout(r->host, r->port, tv);
 	if (!r->ctx || r->ctx->err)
 		return fail(r, "cannot connect");
@@ -172,9 +172,33 @@ static int connect_store(struct rstore *r)
 
 /* Runs EVALSHA with argv (argv[1] is the sha); a Redis that lost its
  * scripts (restarted) gets them again once. */
-static redisReply *eval(struct rstore *r, int argc, const char **argv, const size_t *lens)
+/* True when the server closed a connection that had been idle (a restart,
+ * or its client timeout): worth one new connection, unlike a read timeout,
+ * which hiredis also reports as an I/O error. */
+static bool closed_by_server(const struct rstore *r)
+{
+	return r->ctx->err == REDIS_ERR_EOF ||
+	       (r->ctx->err == REDIS_ERR_IO && strstr(r->ctx->errstr, "reset"));
+}
+
+/* Runs a command; a connection the server closed is reopened once. */
+static redisReply *command_argv(struct rstore *r, int argc, const char **argv, const size_t *lens)
 {
 	redisReply *rep = redisCommandArgv(r->ctx, argc, argv, lens);
+
+	if (!rep && closed_by_server(r)) {
+		disconnect(r);
+		r->retry_at_ms = 0;
+		if (connect_store(r) != GW_OK)
+			return NULL;
+		rep = redisCommandArgv(r->ctx, argc, argv, lens);
+	}
+	return rep;
+}
+
+static redisReply *eval(struct rstore *r, int argc, const char **argv, const size_t *lens)
+{
+	redisReply *rep = command_argv(r, argc, argv, lens);
 
 	if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
 		freeReplyObject(rep);
@@ -533,7 +557,15 @@ struct stats_row *rstore_rows(struct rstore *r, const char *name, size_t *n,
 	*n = 0;
 	if (connect_store(r) != GW_OK)
 		return NULL;
-	rep = redisCommand(r->ctx, "HGETALL aigw:stats:%s", name);
+	{
+		char key[96];
+		const char *argv[2] = { "HGETALL", key };
+		size_t lens[2];
+		snprintf(key, sizeof(key), "aigw:stats:%s", name);
+		lens[0] = 7;
+		lens[1] = strlen(key);
+		rep = command_argv(r, 2, argv, lens);
+	}
 	if (!rep || rep->type != REDIS_REPLY_ARRAY) {
 		if (rep)
 			freeReplyObject(rep);

@@ -661,8 +661,10 @@ start_nginx() {
 	mkdir -p "$d/sockets" "$d/tmp"
 	_www_data "$d/sockets" "$d/tmp"
 	sock=$d/sockets/aigw.sock
+	# As etc/aigw-spawn-fcgi.service: everything as www-data (nginx's
+	# workers connect to the socket as that user).
 	if [ "$(id -u)" = 0 ]; then
-		run_as=(-u www-data -g www-data -U www-data -G www-data)
+		run_as=(setpriv --reuid=www-data --regid=www-data --init-groups)
 	fi
 	# spawn-fcgi -n binds the socket and becomes the program; with -F it
 	# would fork and exit, which no supervisor (nor the reaper) can follow.
@@ -681,8 +683,8 @@ start_nginx() {
 	fi
 	read -ra extra <<<"${AIGW_EXTRA_ENV:-}"
 	rm -f "$sock"
-	start_bg "$name-fcgi" env AIGW_CONFIG="$policy" "${extra[@]}" \
-		spawn-fcgi -n -s "$sock" -M 0660 "${run_as[@]}" -- "${fcgi[@]}"
+	start_bg "$name-fcgi" "${run_as[@]}" env AIGW_CONFIG="$policy" \
+		"${extra[@]}" spawn-fcgi -n -s "$sock" -M 0660 -- "${fcgi[@]}"
 	GW_FCGI_PID=$BG_PID
 	while [ ! -S "$sock" ] && [ "$i" -lt 100 ]; do
 		_alive "$GW_FCGI_PID" || break
