@@ -90,6 +90,13 @@ $(B)/store-bench: $(addprefix $(B)/obj/,$(CORE_OBJ) store_bench.o)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+$(B)/limit-bench: $(addprefix $(B)/obj/,$(CORE_OBJ) limit_bench.o)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+bench-limit: $(B)/limit-bench
+	sh tests/bench/limit-bench.sh
+
 # ---- packages: the exact Debian 12 list the build and the tests need ----
 
 PACKAGES = build-essential curl python3 libfcgi-dev libfcgi-bin spawn-fcgi \
@@ -154,7 +161,7 @@ uninstall:
 clean:
 	rm -rf $(B)
 
-.PHONY: FORCE all deps unit unit-san e2e check valgrind run install uninstall clean
+.PHONY: FORCE bench-limit all deps unit unit-san e2e check valgrind run install uninstall clean
 
 # fuzzing: fuzz-build, fuzz (FUZZ_SECONDS each), fuzz-replay (the corpus, in make check)
 include tests/fuzz/fuzz.mk
