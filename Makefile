@@ -101,7 +101,7 @@ bench-limit: $(B)/limit-bench
 
 PACKAGES = build-essential curl python3 libfcgi-dev libfcgi-bin spawn-fcgi \
            libcurl4-openssl-dev libjson-c-dev libinih-dev libcunit1-dev \
-           lighttpd apache2 libapache2-mod-fcgid valgrind \
+           lighttpd apache2 libapache2-mod-fcgid nginx multiwatch valgrind \
            libhiredis-dev redis-server chromium nodejs clang libclang-rt-14-dev \
            $(if $(shell command -v npm 2>/dev/null),,npm)
 
@@ -119,12 +119,16 @@ unit-san: $(B)/unit-tests-san
 e2e: all
 	sh tests/run-e2e.sh
 
+e2e-san: all $(B)/aigw-san.fcgi
+	bash tests/run-e2e-san.sh
+
 check: deps
 	$(MAKE) all $(B)/unit-tests $(B)/unit-tests-san
 	$(MAKE) unit
 	$(MAKE) unit-san
 	$(MAKE) fuzz-replay
 	$(MAKE) valgrind
+	$(MAKE) e2e-san
 	$(MAKE) e2e
 
 valgrind: all
@@ -161,7 +165,7 @@ uninstall:
 clean:
 	rm -rf $(B)
 
-.PHONY: FORCE bench-limit all deps unit unit-san e2e check valgrind run install uninstall clean
+.PHONY: FORCE bench-limit e2e-san all deps unit unit-san e2e check valgrind run install uninstall clean
 
 # fuzzing: fuzz-build, fuzz (FUZZ_SECONDS each), fuzz-replay (the corpus, in make check)
 include tests/fuzz/fuzz.mk

@@ -272,27 +272,30 @@ static int stream_begin(void *ctx, long status, const char *content_type)
 	struct exchange *ex = ctx;
 
 	oa.sse = strncasecmp(content_type, "text/event-stream", 17) == 0;
+	if (!oa.sse)
+		return 1; /* no stream after all: checked and relayed as a whole */
 	reply_header(&ex->reply, "Cache-Control", "no-cache");
 	reply_header(&ex->reply, "X-Accel-Buffering", "no");
-	if (reply_start(&ex->reply, (int)status, oa.sse ? "text/event-stream" : content_type) < 0)
+	if (reply_start(&ex->reply, (int)status, "text/event-stream") < 0)
 		return -1;
 	return ex->reply.io->flush(ex->reply.io->ctx) < 0 ? -1 : 0;
 }
 
+/* The parser calls on_event, which writes to the client: -1 when the client
+ * went away; -2 when the upstream sent an event too large to relay. */
 static int stream_data(void *ctx, const char *p, size_t n)
 {
-	struct exchange *ex = ctx;
-
-	if (oa.sse)
-		return sse_feed(&oa.sse_parser, p, n);
-	return reply_write(&ex->reply, p, n, true);
+	(void)ctx;
+	if (sse_feed(&oa.sse_parser, p, n) == 0)
+		return 0;
+	return oa.sse_parser.too_big ? -2 : -1;
 }
 
 /* After a stream: account what was seen when the usage event never came. */
 static void stream_end(struct exchange *ex, struct relay_result *res)
 {
-	if (oa.sse)
-		sse_finish(&oa.sse_parser);
+	if (res->err == GW_OK)
+		sse_finish(&oa.sse_parser); /* a cut stream's half event is not passed on */
 	if (!ex->usage_found) {
 		ex->prompt_tokens = limit_estimate_tokens(ex->req.body.len);
 		ex->completion_tokens = limit_estimate_tokens(oa.content_bytes);
@@ -303,6 +306,10 @@ static void stream_end(struct exchange *ex, struct relay_result *res)
 		ex->reason = "client_gone";
 		gw_log("request %s: the client went away mid-stream; upstream transfer stopped",
 		       ex->request_id);
+	} else if (oa.sse_parser.too_big) {
+		ex->reason = "stream_cut";
+		gw_log("request %s: upstream %s sent an event over %u bytes; stream stopped",
+		       ex->request_id, ex->upstream, SSE_MAX_EVENT);
 	} else if (res->err != GW_OK) {
 		ex->reason = "stream_cut";
 		gw_log("request %s: upstream %s stream ended early: %s%s%s", ex->request_id,

@@ -53,6 +53,10 @@ static size_t header_cb(char *p, size_t size, size_t n, void *ud)
 			vlen = sizeof(r->res->content_type) - 1;
 		memcpy(r->res->content_type, v, vlen);
 		r->res->content_type[vlen] = '\0';
+		for (size_t i = 0; i < vlen; i++)
+			if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+				snprintf(r->res->content_type, sizeof(r->res->content_type),
+					 "application/octet-stream");
 	} else if (len > 5 && strncmp(p, "HTTP/", 5) == 0) {
 		r->res->content_type[0] = '\0'; /* a new response (after 100 Continue) */
 	}
@@ -89,20 +93,25 @@ static size_t write_cb(char *p, size_t size, size_t n, void *ud)
 
 	clock_gettime(CLOCK_MONOTONIC, &r->last_data);
 	curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
-	if (r->sink && status >= 200 && status < 300) {
-		if (!res->began) {
-			res->began = true;
-			res->status = status;
-			if (r->sink->begin(r->sink->ctx, status, res->content_type) < 0) {
-				r->client_gone = true;
-				return 0;
-			}
-		}
-		if (r->sink->data(r->sink->ctx, p, len) < 0) {
+	if (r->sink && status >= 200 && status < 300 && !res->began) {
+		int rc = r->sink->begin(r->sink->ctx, status, res->content_type);
+		if (rc < 0) {
 			r->client_gone = true;
 			return 0;
 		}
-		return len;
+		if (rc == 1)
+			r->sink = NULL; /* not a stream after all: buffer and check it */
+		else
+			res->began = true;
+		res->status = status;
+	}
+	if (r->sink && res->began) {
+		int rc = r->sink->data(r->sink->ctx, p, len);
+		if (rc == -2)
+			r->refused = true;
+		else if (rc < 0)
+			r->client_gone = true;
+		return rc < 0 ? 0 : len;
 	}
 	if (res->body.len + len > r->max_answer) {
 		r->too_big = true;
@@ -133,6 +142,8 @@ static enum gw_err map_curl_error(struct relay *r, CURLcode rc)
 {
 	if (r->client_gone)
 		return GW_ECLIENT;
+	if (r->refused)
+		return GW_EUPSTREAM;
 	if (r->too_big)
 		return GW_ETOOBIG;
 	if (rc == CURLE_OPERATION_TIMEDOUT || r->idle_timeout)
@@ -151,7 +162,7 @@ enum gw_err relay_call(struct relay *r, const struct relay_request *rq,
 	r->res = res;
 	r->sink = rq->stream ? sink : NULL;
 	r->max_answer = RELAY_MAX_ANSWER;
-	r->too_big = r->client_gone = r->idle_timeout = false;
+	r->too_big = r->client_gone = r->idle_timeout = r->refused = false;
 	r->timeout_ms = rq->upstream->timeout_ms;
 	clock_gettime(CLOCK_MONOTONIC, &r->last_data);
 	res->detail[0] = '\0';

@@ -26,8 +26,11 @@ struct relay_request {
 };
 
 /* Where a streamed answer goes. begin is called once, before the first body
- * byte, with the upstream status and Content-Type; data with each piece.
- * Either returns -1 to abort the transfer (the client went away). */
+ * byte, with the upstream status and Content-Type; it returns 0 to stream,
+ * 1 to have this answer buffered as if not streamed (it is no stream after
+ * all), -1 to abort (the client went away). data is called with each
+ * piece; it returns 0, -1 to abort because the client went away, or -2 to
+ * abort because the upstream's data is unacceptable. */
 struct relay_sink {
 	void *ctx;
 	int (*begin)(void *ctx, long status, const char *content_type);
@@ -52,6 +55,7 @@ struct relay {
 	size_t max_answer;
 	bool too_big;
 	bool client_gone;
+	bool refused;          /* the sink refused the upstream's data */
 	bool idle_timeout;     /* a stream went quiet for longer than timeout_ms */
 	long timeout_ms;
 	struct timespec last_data;

@@ -127,16 +127,21 @@ int request_read_body(struct gw_request *req, size_t max)
 	return GW_OK;
 }
 
+bool request_header_is(const struct gw_header *h, const char *name)
+{
+	const char *a = h->name, *b = name;
+
+	while (*a && *b && (tolower((unsigned char)*a) == tolower((unsigned char)*b) ||
+			    ((*a == '-' || *a == '_') && (*b == '-' || *b == '_'))))
+		a++, b++;
+	return !*a && !*b;
+}
+
 const char *request_header(const struct gw_request *req, const char *name)
 {
-	for (size_t i = 0; i < req->n_headers; i++) {
-		const char *a = req->headers[i].name, *b = name;
-		while (*a && *b && (tolower((unsigned char)*a) == tolower((unsigned char)*b) ||
-				    ((*a == '-' || *a == '_') && (*b == '-' || *b == '_'))))
-			a++, b++;
-		if (!*a && !*b)
+	for (size_t i = 0; i < req->n_headers; i++)
+		if (request_header_is(&req->headers[i], name))
 			return req->headers[i].value;
-	}
 	return NULL;
 }
 

@@ -42,6 +42,9 @@ void request_init(struct gw_request *req, struct gw_io *io);
  * its Content-Length or the length is malformed, GW_EIO on a read error. */
 int request_read_body(struct gw_request *req, size_t max);
 
+/* True when h is the header called name (any case, '-' or '_'). */
+bool request_header_is(const struct gw_header *h, const char *name);
+
 /* The value of a header by name (any case, '-' or '_'), or NULL. */
 const char *request_header(const struct gw_request *req, const char *name);
 

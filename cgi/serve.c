@@ -179,46 +179,74 @@ static bool step_route(struct exchange *ex)
 	return true;
 }
 
-/* Collects the key candidates named by [auth] keys, plus Authorization: Bearer. */
-static size_t key_candidates(struct exchange *ex, const char **cands, char **owned)
+/* Every key the request carries: each header named by [auth] keys (each
+ * occurrence), each such query parameter, and Authorization: Bearer. Two
+ * different values are refused by auth_lookup, wherever they come from. */
+struct key_set {
+	const char **v;
+	char **owned;
+	size_t n, cap;
+};
+
+static void key_add(struct key_set *k, const char *v, char *owned)
+{
+	if (k->n == k->cap) {
+		k->cap = k->cap ? 2 * k->cap : 8;
+		k->v = gw_realloc(k->v, k->cap * sizeof(*k->v));
+		k->owned = gw_realloc(k->owned, k->cap * sizeof(*k->owned));
+	}
+	k->v[k->n] = v;
+	k->owned[k->n++] = owned;
+}
+
+static void query_keys(struct exchange *ex, const char *name, struct key_set *k)
+{
+	const char *q = ex->req.query;
+	size_t len = strlen(q), pos = 0;
+
+	/* query_get finds the first match; walk the rest for further ones */
+	while (pos < len) {
+		char *v = NULL;
+		size_t vlen;
+		const char *amp = memchr(q + pos, '&', len - pos);
+		size_t end = amp ? (size_t)(amp - q) : len;
+		if (query_get(q + pos, end - pos, name, &v, &vlen) == QUERY_FOUND) {
+			key_add(k, v, v);
+			if (strlen(v) != vlen)
+				ex->bad_key = true; /* "%00": never cut a key short */
+		}
+		pos = end + 1;
+	}
+}
+
+static void key_candidates(struct exchange *ex, struct key_set *k)
 {
 	const struct gw_auth *a = &ex->policy->auth;
-	size_t n = 0;
 
 	for (size_t i = 0; i < a->keys.n; i++) {
 		if (a->in_header)
-			cands[n++] = request_header(&ex->req, a->keys.v[i]);
-		if (a->in_query) {
-			size_t len;
-			char *v = NULL;
-			if (query_get(ex->req.query, strlen(ex->req.query), a->keys.v[i], &v, &len) ==
-			    QUERY_FOUND) {
-				cands[n] = owned[n] = v;
-				if (strlen(v) != len)
-					ex->bad_key = true; /* "%00": never cut a key short */
-			}
-			n++;
-		}
+			for (size_t h = 0; h < ex->req.n_headers; h++)
+				if (request_header_is(&ex->req.headers[h], a->keys.v[i]))
+					key_add(k, ex->req.headers[h].value, NULL);
+		if (a->in_query)
+			query_keys(ex, a->keys.v[i], k);
 	}
-	cands[n++] = request_bearer(&ex->req);
-	return n;
+	key_add(k, request_bearer(&ex->req), NULL);
 }
 
 static bool step_auth(struct exchange *ex)
 {
 	const struct gw_policy *p = ex->policy;
-	size_t max = 2 * p->auth.keys.n + 1, n;
-	const char **cands = gw_calloc(max, sizeof(*cands));
-	char **owned = gw_calloc(max, sizeof(*owned));
+	struct key_set k = { 0 };
 	bool needed = p->auth.global_auth || ex->route->allow.n > 0;
 	enum auth_verdict v;
 
-	n = key_candidates(ex, cands, owned);
-	v = ex->bad_key ? AUTH_UNKNOWN_KEY : auth_lookup(p, cands, n, &ex->consumer);
-	for (size_t i = 0; i < max; i++)
-		free(owned[i]);
-	free(owned);
-	free(cands);
+	key_candidates(ex, &k);
+	v = ex->bad_key ? AUTH_UNKNOWN_KEY : auth_lookup(p, k.v, k.n, &ex->consumer);
+	for (size_t i = 0; i < k.n; i++)
+		free(k.owned[i]);
+	free(k.owned);
+	free(k.v);
 	if (v == AUTH_OK) {
 		reply_header(&ex->reply, "X-AIGW-Consumer", ex->consumer->name);
 		return true;

@@ -97,7 +97,7 @@ int sse_feed(struct sse_parser *p, const char *s, size_t n)
 		}
 		buf_append(&p->line, &c, 1);
 		if (p->raw.len > SSE_MAX_EVENT) {
-			p->failed = true;
+			p->failed = p->too_big = true;
 			return -1;
 		}
 	}

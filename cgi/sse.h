@@ -27,6 +27,7 @@ struct sse_parser {
 	bool has_data;
 	bool after_cr;      /* the previous byte was CR: a following LF ends nothing new */
 	bool failed;
+	bool too_big;       /* failed because an event grew past SSE_MAX_EVENT */
 };
 
 void sse_init(struct sse_parser *p, sse_event_fn on_event, void *ctx);

@@ -3,7 +3,10 @@
 #include "cgi_io.h"
 #include "serve.h"
 
+#include <fastcgi.h>
 #include <fcgiapp.h>
+#include <poll.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +83,17 @@ static void prefer_fast_close(FCGX_Request *rq)
 		FCGX_Detach(rq);
 }
 
+/* Waits for the next connection, looking at the policy files once a second
+ * meanwhile, so that an idle worker takes up an edit (a consumer taken out
+ * of allow, say) before a later broken edit could freeze what it has. */
+static void wait_for_connection(struct gw_proc *proc)
+{
+	struct pollfd pfd = { .fd = FCGI_LISTENSOCK_FILENO, .events = POLLIN };
+
+	while (!stopping && poll(&pfd, 1, 1000) == 0)
+		proc_refresh_policy(proc, time(NULL));
+}
+
 static void install_signals(void)
 {
 	struct sigaction sa;
@@ -131,7 +145,11 @@ int main(void)
 	}
 	FCGX_InitRequest(&rq, 0, 0);
 	io.ctx = &rq;
-	while (!stopping && FCGX_Accept_r(&rq) >= 0) {
+	for (;;) {
+		if (rq.ipcFd < 0) /* no kept-alive connection with a request pending */
+			wait_for_connection(&proc);
+		if (stopping || FCGX_Accept_r(&rq) < 0)
+			break;
 		serve(&proc, &io);
 		prefer_fast_close(&rq);
 		FCGX_Finish_r(&rq);

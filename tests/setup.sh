@@ -19,7 +19,10 @@
 #                  start_lighttpd / start_apache: NAME=VALUE words separated
 #                  by blanks (no quotes or blanks inside a word), e.g.
 #                  AIGW_EXTRA_ENV=AIGW_TEST_LOCK_HOLD_MS=2000; empty: none
-#                  (start_nginx: the environment of spawn-fcgi)
+#                  (start_nginx: the environment of spawn-fcgi).
+#                  tests/run-e2e-san.sh passes the sanitizers' options this
+#                  way: a test that sets it should add to it, as in
+#                  AIGW_EXTRA_ENV="${AIGW_EXTRA_ENV:-} NAME=VALUE"
 #   AIGW_SERVER_CONF lines added, as they are, at the end of the generated
 #                  configuration of the next start_lighttpd / start_apache,
 #                  or of its server block for start_nginx, in that server's

@@ -339,7 +339,7 @@ run_kill() {
 	local killed_pid waiter_pid before max_ms admitted other n t_sent
 	local find_by kill_by waited w_ok holder
 	make_policy "$pol" q10 "consumer consumer1:query_per_hour=10"
-	AIGW_EXTRA_ENV="AIGW_TEST_LOCK_HOLD_MS=$LOCK_HOLD_MS" \
+	AIGW_EXTRA_ENV="${AIGW_EXTRA_ENV:+$AIGW_EXTRA_ENV }AIGW_TEST_LOCK_HOLD_MS=$LOCK_HOLD_MS" \
 		start_lighttpd "$pol" 4
 	diag "lighttpd on $GW_URL: query_per_hour = 10, each admission holds" \
 		"the lock $LOCK_HOLD_MS ms"
