@@ -94,6 +94,18 @@ $(B)/limit-bench: $(addprefix $(B)/obj/,$(CORE_OBJ) limit_bench.o)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+$(B)/bare-relay: tests/bench/bare_relay.c | $(B)/obj
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(WARN) $(HARDEN) $(CFLAGS) -o $@ $< -lfcgi -lcurl
+
+# the performance table (tests/bench/run.sh, about 3 minutes)
+bench: all $(B)/bare-relay
+	bash tests/bench/run.sh
+
+# instructions per request of the fast path, under callgrind
+profile: all
+	bash tests/bench/profile.sh
+
 bench-limit: $(B)/limit-bench
 	sh tests/bench/limit-bench.sh
 
@@ -102,7 +114,7 @@ bench-limit: $(B)/limit-bench
 PACKAGES = build-essential curl python3 libfcgi-dev libfcgi-bin spawn-fcgi \
            libcurl4-openssl-dev libjson-c-dev libinih-dev libcunit1-dev \
            lighttpd apache2 libapache2-mod-fcgid nginx multiwatch valgrind \
-           libhiredis-dev redis-server chromium nodejs clang libclang-rt-14-dev \
+           libhiredis-dev redis-server chromium nodejs clang libclang-rt-14-dev wrk \
            $(if $(shell command -v npm 2>/dev/null),,npm)
 
 deps:
@@ -165,7 +177,7 @@ uninstall:
 clean:
 	rm -rf $(B)
 
-.PHONY: FORCE bench-limit e2e-san all deps unit unit-san e2e check valgrind run install uninstall clean
+.PHONY: FORCE bench profile bench-limit e2e-san all deps unit unit-san e2e check valgrind run install uninstall clean
 
 # fuzzing: fuzz-build, fuzz (FUZZ_SECONDS each), fuzz-replay (the corpus, in make check)
 include tests/fuzz/fuzz.mk
