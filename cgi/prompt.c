@@ -6,24 +6,25 @@
 #include <json-c/json.h>
 #include <string.h>
 
+const char *prompt_problem(const char *prompt, size_t len)
+{
+	if (len == 0)
+		return "the prompt is empty";
+	if (memchr(prompt, '\0', len))
+		return "the prompt contains a NUL byte";
+	if (!str_utf8_valid(prompt, len))
+		return "the prompt is not valid UTF-8";
+	return NULL;
+}
+
 char *prompt_body(enum gw_api api, const char *model, const char *prompt, size_t len,
 		  const char **why)
 {
 	json_object *root;
 	char *text;
 
-	if (len == 0) {
-		*why = "the prompt is empty";
+	if ((*why = prompt_problem(prompt, len)) != NULL)
 		return NULL;
-	}
-	if (memchr(prompt, '\0', len)) {
-		*why = "the prompt contains a NUL byte";
-		return NULL;
-	}
-	if (!str_utf8_valid(prompt, len)) {
-		*why = "the prompt is not valid UTF-8";
-		return NULL;
-	}
 	root = json_object_new_object();
 	if (model)
 		json_object_object_add(root, "model", json_object_new_string(model));

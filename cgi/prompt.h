@@ -11,6 +11,9 @@
  * GW_API_COMPLETIONS; model omitted when NULL. Returns NULL with *why set when
  * the prompt cannot be sent: it is empty, holds a NUL byte, or is not valid
  * UTF-8 (the upstream only ever receives valid UTF-8 JSON). */
+/* Why a prompt cannot be sent (empty, a NUL byte, not UTF-8), or NULL. */
+const char *prompt_problem(const char *prompt, size_t len);
+
 char *prompt_body(enum gw_api api, const char *model, const char *prompt, size_t len,
 		  const char **why);
 

@@ -131,9 +131,9 @@ static struct curl_slist *request_headers(const struct relay_request *rq)
 	if (rq->body)
 		h = curl_slist_append(h, "Content-Type: application/json");
 	if (rq->upstream->api_key) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", rq->upstream->api_key);
+		int n = snprintf(auth, sizeof(auth), "Authorization: Bearer %s", rq->upstream->api_key);
 		h = curl_slist_append(h, auth);
-		explicit_bzero(auth, sizeof(auth));
+		explicit_bzero(auth, n > 0 && (size_t)n < sizeof(auth) ? (size_t)n : sizeof(auth));
 	}
 	return h;
 }

@@ -37,8 +37,8 @@ static void add_header(struct gw_request *req, const char *cgi_name, size_t n, c
 	h = &req->headers[req->n_headers++];
 	h->name = canonical_name(cgi_name, n);
 	h->value = value;
-	h->line = gw_asprintf("%s: %s", h->name, value);
-	h->line_len = strlen(h->line);
+	h->line = NULL; /* built when a route has block_headers */
+	h->line_len = strlen(h->name) + 2 + strlen(value);
 }
 
 static const char *param_or(struct gw_io *io, const char *name, const char *dflt)
@@ -154,6 +154,15 @@ const char *request_bearer(const struct gw_request *req)
 	while (*v == ' ')
 		v++;
 	return v;
+}
+
+const char *request_header_line(struct gw_request *req, size_t i)
+{
+	struct gw_header *h = &req->headers[i];
+
+	if (!h->line)
+		h->line = gw_asprintf("%s: %s", h->name, h->value);
+	return h->line;
 }
 
 size_t request_header_bytes(const struct gw_request *req)

@@ -15,7 +15,7 @@
 struct gw_header {
 	char *name;  /* canonical: "User-Agent", "X-Api-Key" */
 	const char *value; /* borrowed from the front end's parameters */
-	char *line;  /* "Name: value", for block_headers */
+	char *line;  /* "Name: value", for block_headers; see request_header_line */
 	size_t line_len;
 };
 
@@ -50,6 +50,9 @@ const char *request_header(const struct gw_request *req, const char *name);
 
 /* The token of "Authorization: Bearer TOKEN", or NULL. */
 const char *request_bearer(const struct gw_request *req);
+
+/* Header i as a "Name: value" line, built on first use; owned by req. */
+const char *request_header_line(struct gw_request *req, size_t i);
 
 /* The total size of the header lines. */
 size_t request_header_bytes(const struct gw_request *req);

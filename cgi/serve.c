@@ -115,7 +115,8 @@ int proc_init(struct gw_proc *proc, const char *config_path)
 	if (getenv("AIGW_TEST_LOCK_HOLD_MS"))
 		proc->lock_hold_ms = (unsigned)strtoul(getenv("AIGW_TEST_LOCK_HOLD_MS"), NULL, 10);
 	proc->checked = time(NULL);
-	proc->seed = (unsigned)(getpid() ^ proc->checked);
+	proc->pid = getpid();
+	proc->seed = (unsigned)(proc->pid ^ proc->checked);
 	proc_load(proc);
 	return 0;
 }
@@ -297,7 +298,7 @@ static bool step_block(struct exchange *ex)
 	const struct gw_route *r = ex->route;
 	const char *uri = ex->req.request_uri, *list = NULL, *entry = NULL;
 	struct block_text forms[3], texts[2];
-	struct block_text *lines;
+	struct block_text *lines = NULL;
 	size_t n_texts = 0;
 	char *dec, *dec_plus, *body_dec = NULL;
 	struct gw_buf strings = { 0 };
@@ -310,12 +311,15 @@ static bool step_block(struct exchange *ex)
 	forms[2].s = dec_plus;
 	hit = block_url(r, forms, 3, &list, &entry);
 
-	lines = gw_calloc(ex->req.n_headers, sizeof(*lines));
-	for (size_t i = 0; i < ex->req.n_headers; i++)
-		lines[i] = (struct block_text){ ex->req.headers[i].line, ex->req.headers[i].line_len };
-	if (!hit && block_headers(r, lines, ex->req.n_headers, &entry)) {
-		hit = true;
-		list = "block_headers";
+	if (!hit && r->block_headers.n) {
+		lines = gw_calloc(ex->req.n_headers, sizeof(*lines));
+		for (size_t i = 0; i < ex->req.n_headers; i++)
+			lines[i] = (struct block_text){ request_header_line(&ex->req, i),
+							ex->req.headers[i].line_len };
+		if (block_headers(r, lines, ex->req.n_headers, &entry)) {
+			hit = true;
+			list = "block_headers";
+		}
 	}
 	if (!hit && ex->req.body.len) {
 		texts[n_texts++] = (struct block_text){ ex->req.body.data, ex->req.body.len };
@@ -643,7 +647,7 @@ static void serve_prompt(struct exchange *ex)
 {
 	const struct gw_route *r = ex->route;
 	const char *why = NULL;
-	char *text = NULL, *body;
+	char *text = NULL;
 	size_t len = 0;
 
 	if (strcmp(ex->req.method, "GET") != 0 && strcmp(ex->req.method, "POST") != 0) {
@@ -662,13 +666,11 @@ static void serve_prompt(struct exchange *ex)
 			  "This key is not allowed to use this model", "model_not_allowed");
 		return;
 	}
-	body = prompt_body(r->api, ex->model, text, len, &why); /* validates the prompt */
-	if (!body) {
+	if ((why = prompt_problem(text, len)) != NULL) {
 		free(text);
 		ex_refuse(ex, 400, "invalid_request_error", "invalid_prompt", why, "bad_request");
 		return;
 	}
-	free(body);
 	ex->prompt = text;
 	ex->prompt_len = len;
 	if (ex_limit(ex, limit_estimate_tokens(len) + ex->policy->default_max_tokens))
@@ -799,7 +801,7 @@ void serve(struct gw_proc *proc, struct gw_io *io)
 	}
 	proc_refresh_policy(proc, ex.start.tv_sec);
 	snprintf(ex.request_id, sizeof(ex.request_id), "%lx-%lx-%llx", (long)ex.start.tv_sec,
-		 (long)getpid(), proc->served);
+		 (long)proc->pid, proc->served);
 	ex.proc = proc;
 	ex.policy = proc->policy;
 	request_init(&ex.req, io);

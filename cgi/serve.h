@@ -31,6 +31,7 @@ struct gw_proc {
 	bool has_redis;
 	struct balancer balancer;   /* upstream health seen by this process */
 	unsigned seed;              /* for weighted upstream picks */
+	pid_t pid;
 	bool stats_warned;
 	char *unpriced[32];         /* models already warned about (no price) */
 	size_t n_unpriced;

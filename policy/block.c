@@ -1,23 +1,49 @@
 /* block.c: substring, exact and regular-expression block lists. */
 #include "block.h"
+#include "gw.h"
 #include "str.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+/* A copy of s[0..n) in ASCII lower case; the caller frees it. */
+static char *lowered(const char *s, size_t n)
+{
+	char *o = gw_malloc(n + 1);
+	for (size_t i = 0; i < n; i++)
+		o[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] + 32) : s[i];
+	o[n] = '\0';
+	return o;
+}
+
+/* Case-insensitive lists compare lower-cased copies, each text lowered once
+ * per check rather than byte by byte per entry, then searched with memmem. */
 static bool any_contains(const struct gw_list *needles, const struct block_text *t, size_t n,
 			 bool case_sensitive, const char **entry)
 {
-	for (size_t k = 0; k < needles->n; k++) {
-		const char *needle = needles->v[k];
-		size_t nlen = strlen(needle);
-		for (size_t i = 0; i < n; i++) {
-			if (str_contains(t[i].s, t[i].len, needle, nlen, case_sensitive)) {
-				*entry = needle;
-				return true;
-			}
-		}
+	char **low;
+	bool hit = false;
+
+	if (needles->n == 0 || n == 0)
+		return false;
+	low = gw_calloc(n, sizeof(*low));
+	for (size_t i = 0; i < n && !case_sensitive; i++)
+		low[i] = lowered(t[i].s, t[i].len);
+	for (size_t k = 0; k < needles->n && !hit; k++) {
+		size_t nlen = strlen(needles->v[k]);
+		char *needle = case_sensitive ? needles->v[k] : lowered(needles->v[k], nlen);
+		for (size_t i = 0; i < n && !hit; i++)
+			hit = nlen && nlen <= t[i].len &&
+			      memmem(case_sensitive ? t[i].s : low[i], t[i].len, needle, nlen);
+		if (hit)
+			*entry = needles->v[k];
+		if (!case_sensitive)
+			free(needle);
 	}
-	return false;
+	for (size_t i = 0; i < n; i++)
+		free(low[i]);
+	free(low);
+	return hit;
 }
 
 static bool equal_text(const struct block_text *t, const char *s, bool case_sensitive)

@@ -377,6 +377,7 @@ static int store_fd(struct limit_store *s, const char *file)
 	if (s->n_open == LIMIT_MAX_OPEN)
 		forget(s, 0);
 	snprintf(s->open[s->n_open].file, sizeof(s->open[0].file), "%s", file);
+	s->open[s->n_open].checked = 0;
 	s->open[s->n_open++].fd = fd;
 	return fd;
 }
@@ -392,7 +393,25 @@ static bool still_linked(const struct limit_store *s, int fd, const char *file)
 	       a.st_dev == b.st_dev;
 }
 
-/* Opens and locks a scope's file, making sure the lock is on the live file. */
+/* Whether fd's file should be checked against its path again: at most
+ * once a second per file, as the policy files are. */
+static bool stale_check_due(struct limit_store *s, int fd)
+{
+	time_t now = time(NULL);
+
+	for (size_t i = 0; i < s->n_open; i++) {
+		if (s->open[i].fd != fd)
+			continue;
+		if (s->open[i].checked == now)
+			return false;
+		s->open[i].checked = now;
+		return true;
+	}
+	return true;
+}
+
+/* Opens and locks a scope's file, making sure (at most once a second) that
+ * the lock is on the file at the path, not one removed meanwhile. */
 static int lock_scope(struct limit_store *s, const char *file)
 {
 	for (int attempt = 0; attempt < 3; attempt++) {
@@ -401,7 +420,7 @@ static int lock_scope(struct limit_store *s, const char *file)
 			return -1;
 		if (lock_fd(fd, F_WRLCK) < 0)
 			return -1;
-		if (still_linked(s, fd, file))
+		if (!stale_check_due(s, fd) || still_linked(s, fd, file))
 			return fd;
 		lock_fd(fd, F_UNLCK);
 		for (size_t i = 0; i < s->n_open; i++)

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "policy.h"
 
@@ -89,6 +90,7 @@ struct limit_store {
 	struct {
 		char file[256];
 		int fd;
+		time_t checked; /* last check that fd is still the file at the path */
 	} open[LIMIT_MAX_OPEN];
 	size_t n_open;
 	unsigned hold_ms; /* test hook: sleep while holding the lock */

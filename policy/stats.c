@@ -105,9 +105,12 @@ static int open_write(const char *dir, const char *name, struct stats_file *f, b
 	f->h = f->map;
 	f->rows = (struct stats_row *)(f->h + 1);
 	if (!header_ok(f->h)) {
-		if (f->h->magic != 0)
+		/* A new file is all zeros already: writing them again would make
+		 * every page of the mapping this process's private memory. */
+		if (sb.st_size != 0) {
 			*rebuilt = true;
-		memset(f->map, 0, f->size);
+			memset(f->map, 0, f->size);
+		}
 		f->h->magic = STATS_MAGIC;
 		f->h->version = STATS_VERSION;
 		f->h->capacity = STATS_CAPACITY;
@@ -140,11 +143,12 @@ static struct stats_row *find_row(struct stats_file *f, const struct stats_key *
 
 	for (uint32_t probe = 0; probe < STATS_CAPACITY; probe++) {
 		struct stats_row *r = &f->rows[(h + probe) % STATS_CAPACITY];
-		if (!r->used) {
+		if (!__atomic_load_n(&r->used, __ATOMIC_ACQUIRE)) {
 			if (f->h->n_rows + 1 + reserve >= STATS_CAPACITY)
 				return NULL;
 			r->key = *k;
-			r->used = 1;
+			/* the key is in place before the row is seen as used */
+			__atomic_store_n(&r->used, 1, __ATOMIC_RELEASE);
 			f->h->n_rows++;
 			return r;
 		}
@@ -154,13 +158,33 @@ static struct stats_row *find_row(struct stats_file *f, const struct stats_key *
 	return NULL;
 }
 
+/* The row for k when it exists, found without the lock: rows are only
+ * ever added, and a row's key is written before it is marked used. */
+static struct stats_row *existing_row(struct stats_file *f, const struct stats_key *k)
+{
+	uint64_t h = key_hash(k);
+
+	for (uint32_t probe = 0; probe < STATS_CAPACITY; probe++) {
+		struct stats_row *r = &f->rows[(h + probe) % STATS_CAPACITY];
+		if (!__atomic_load_n(&r->used, __ATOMIC_ACQUIRE))
+			return NULL;
+		if (memcmp(&r->key, k, sizeof(*k)) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+#define ADD(field, v) __atomic_fetch_add(&(field), (v), __ATOMIC_RELAXED)
+
+/* Counters are added atomically in the shared mapping, so existing rows
+ * need no lock; only adding a row takes the file lock. */
 static void add_values(struct stats_values *to, const struct stats_values *v)
 {
-	to->requests += v->requests;
-	to->prompt_tokens += v->prompt_tokens;
-	to->completion_tokens += v->completion_tokens;
-	to->cost_pico += v->cost_pico;
-	to->unpriced += v->unpriced;
+	ADD(to->requests, v->requests);
+	ADD(to->prompt_tokens, v->prompt_tokens);
+	ADD(to->completion_tokens, v->completion_tokens);
+	ADD(to->cost_pico, v->cost_pico);
+	ADD(to->unpriced, v->unpriced);
 }
 
 static void observe(struct stats_histogram *hist, int64_t us)
@@ -168,9 +192,9 @@ static void observe(struct stats_histogram *hist, int64_t us)
 	int b = 0;
 	while (b < STATS_BUCKETS && (double)us / 1e6 > stats_bucket_le[b])
 		b++;
-	hist->bucket[b]++;
-	hist->count++;
-	hist->sum_us += us;
+	ADD(hist->bucket[b], 1);
+	ADD(hist->count, 1);
+	ADD(hist->sum_us, us);
 }
 
 /* A table that is full keeps counting in one overflow row, for which the
@@ -188,6 +212,21 @@ static void add_row(struct stats_file *f, const struct stats_key *k, const struc
 	}
 	if (r)
 		add_values(&r->v, v);
+}
+
+static int record_row(struct stats_file *f, const struct stats_key *k, const struct stats_values *v)
+{
+	struct stats_row *r = existing_row(f, k);
+
+	if (r) {
+		add_values(&r->v, v);
+		return 0;
+	}
+	if (lock(f->fd, F_WRLCK) < 0)
+		return -1;
+	add_row(f, k, v);
+	lock(f->fd, F_UNLCK);
+	return 0;
 }
 
 int stats_record(struct stats_store *s, int64_t now_ms, const struct stats_key *k,
@@ -209,17 +248,11 @@ int stats_record(struct stats_store *s, int64_t now_ms, const struct stats_key *
 			return -1;
 		s->day_start = day_start;
 	}
-	if (lock(s->total.fd, F_WRLCK) < 0)
+	if (record_row(&s->total, k, v) < 0 || record_row(&s->day, k, v) < 0)
 		return -1;
-	add_row(&s->total, k, v);
 	if (upstream_us >= 0)
 		observe(&s->total.h->upstream, upstream_us);
 	observe(&s->total.h->overhead, overhead_us);
-	lock(s->total.fd, F_UNLCK);
-	if (lock(s->day.fd, F_WRLCK) < 0)
-		return -1;
-	add_row(&s->day, k, v);
-	lock(s->day.fd, F_UNLCK);
 	return 0;
 }
 

@@ -1,11 +1,11 @@
 /* usage.c: JSON Lines usage log with locked single-write appends. */
 #include "usage.h"
+#include "buf.h"
 #include "gw.h"
 #include "stats.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,44 +39,56 @@ void usage_format_time(const struct timespec *ts, char out[32])
 	snprintf(out, 32, "%.19s.%03dZ", base, (int)((ts->tv_nsec / 1000000) % 1000));
 }
 
-static void add_str(json_object *o, const char *key, const char *v)
+/* Appends "key":"value" with the value escaped as JSON: quote, backslash
+ * and control bytes; other bytes as they are (the values are names from the
+ * policy, request ids, and models that passed the UTF-8 check). */
+static void add_str(struct gw_buf *b, const char *key, const char *v)
 {
-	json_object_object_add(o, key, json_object_new_string(v ? v : ""));
+	static const char hex[] = "0123456789abcdef";
+	const char *run;
+
+	buf_printf(b, ",\"%s\":\"", key);
+	for (run = v = v ? v : ""; *v; v++) {
+		unsigned char c = (unsigned char)*v;
+		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+			continue;
+		buf_append(b, run, (size_t)(v - run));
+		if (c == '"' || c == '\\') {
+			char esc[2] = { '\\', (char)c };
+			buf_append(b, esc, 2);
+		} else {
+			char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+			buf_append(b, esc, 6);
+		}
+		run = v + 1;
+	}
+	buf_append(b, run, (size_t)(v - run));
+	buf_append(b, "\"", 1);
 }
 
 char *usage_format(const struct usage_record *r)
 {
-	json_object *o = json_object_new_object();
-	char ts[32];
-	char *line;
+	struct gw_buf b = { 0 };
+	char ts[32], usd[40];
 
 	usage_format_time(&r->ts, ts);
-	add_str(o, "ts", ts);
-	add_str(o, "request_id", r->request_id);
-	add_str(o, "consumer", r->consumer);
-	add_str(o, "route", r->route);
-	add_str(o, "model", r->model);
-	add_str(o, "upstream", r->upstream);
-	json_object_object_add(o, "status", json_object_new_int(r->status));
-	json_object_object_add(o, "stream", json_object_new_boolean(r->stream));
-	json_object_object_add(o, "prompt_tokens", json_object_new_int64(r->prompt_tokens));
-	json_object_object_add(o, "completion_tokens", json_object_new_int64(r->completion_tokens));
-	json_object_object_add(o, "total_tokens", json_object_new_int64(r->total_tokens));
-	json_object_object_add(o, "latency_ms", json_object_new_int64(r->latency_ms));
-	json_object_object_add(o, "upstream_ms", json_object_new_int64(r->upstream_ms));
-	if (r->priced) {
-		char usd[40];
+	buf_printf(&b, "{\"ts\":\"%s\"", ts);
+	add_str(&b, "request_id", r->request_id);
+	add_str(&b, "consumer", r->consumer);
+	add_str(&b, "route", r->route);
+	add_str(&b, "model", r->model);
+	add_str(&b, "upstream", r->upstream);
+	if (r->priced)
 		stats_format_usd(r->cost_pico, usd);
-		json_object_object_add(o, "cost_usd", json_object_new_double_s((double)r->cost_pico / 1e12, usd));
-	} else {
-		json_object_object_add(o, "cost_usd", NULL);
-	}
+	buf_printf(&b,
+		   ",\"status\":%d,\"stream\":%s,\"prompt_tokens\":%lld,\"completion_tokens\":%lld"
+		   ",\"total_tokens\":%lld,\"latency_ms\":%lld,\"upstream_ms\":%lld,\"cost_usd\":%s",
+		   r->status, r->stream ? "true" : "false", r->prompt_tokens, r->completion_tokens,
+		   r->total_tokens, r->latency_ms, r->upstream_ms, r->priced ? usd : "null");
 	if (r->reason)
-		add_str(o, "reason", r->reason);
-	line = gw_asprintf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-									  JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-	return line;
+		add_str(&b, "reason", r->reason);
+	buf_append(&b, "}\n", 2);
+	return b.data;
 }
 
 static int usage_log_open(struct usage_log *log)
