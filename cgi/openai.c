@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <limits.h>
+#include <string.h>
 
 json_object *openai_parse(const char *s, size_t len)
 {
@@ -97,4 +98,233 @@ long long openai_int(json_object *o, const char *key, long long dflt)
 	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
 		return dflt;
 	return json_object_get_int64(v);
+}
+
+/* ---- a validating scanner that builds nothing ---- */
+
+struct jscan {
+	const char *p, *end;
+};
+
+static void jws(struct jscan *j)
+{
+	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+		j->p++;
+}
+
+static bool jhex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* A string; raw and rawlen get its bytes between the quotes. */
+static bool jstring(struct jscan *j, const char **raw, size_t *rawlen)
+{
+	const char *start;
+
+	if (j->p >= j->end || *j->p != '"')
+		return false;
+	start = ++j->p;
+	while (j->p < j->end && *j->p != '"') {
+		unsigned char c = (unsigned char)*j->p++;
+		if (c < 0x20)
+			return false;
+		if (c != '\\')
+			continue;
+		if (j->p >= j->end)
+			return false;
+		c = (unsigned char)*j->p++;
+		if (c == 'u') {
+			if (j->end - j->p < 4 || !jhex(j->p[0]) || !jhex(j->p[1]) || !jhex(j->p[2]) ||
+			    !jhex(j->p[3]))
+				return false;
+			j->p += 4;
+		} else if (!strchr("\"\\/bfnrt", c) || c == '\0') {
+			return false;
+		}
+	}
+	if (j->p >= j->end)
+		return false;
+	*raw = start;
+	*rawlen = (size_t)(j->p - start);
+	j->p++;
+	return true;
+}
+
+static bool jdigits(struct jscan *j)
+{
+	const char *b = j->p;
+	while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+		j->p++;
+	return j->p > b;
+}
+
+/* A number; *ival gets it when it is a non-negative integer that fits. */
+static bool jnumber(struct jscan *j, long long *ival, bool *is_int)
+{
+	const char *b = j->p;
+
+	*is_int = true;
+	if (j->p < j->end && *j->p == '-')
+		j->p++;
+	if (j->p < j->end && *j->p == '0')
+		j->p++;
+	else if (!jdigits(j))
+		return false;
+	if (j->p < j->end && *j->p == '.') {
+		j->p++;
+		*is_int = false;
+		if (!jdigits(j))
+			return false;
+	}
+	if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+		j->p++;
+		*is_int = false;
+		if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
+			j->p++;
+		if (!jdigits(j))
+			return false;
+	}
+	if (*is_int && *b != '-' && j->p - b <= 18) {
+		long long v = 0;
+		for (const char *d = b; d < j->p; d++)
+			v = v * 10 + (*d - '0');
+		*ival = v;
+	} else {
+		*is_int = false;
+	}
+	return true;
+}
+
+static bool jvalue(struct jscan *j, int depth, struct openai_usage *u, int role);
+
+/* role: 0 any value, 1 the top-level object, 2 the usage object */
+static bool jobject(struct jscan *j, int depth, struct openai_usage *u, int role)
+{
+	j->p++; /* '{' */
+	jws(j);
+	if (j->p < j->end && *j->p == '}') {
+		j->p++;
+		return true;
+	}
+	for (;;) {
+		const char *key;
+		size_t klen;
+		int sub = 0;
+
+		jws(j);
+		if (!jstring(j, &key, &klen))
+			return false;
+		jws(j);
+		if (j->p >= j->end || *j->p++ != ':')
+			return false;
+		jws(j);
+		if (role == 1 && klen == 5 && memcmp(key, "usage", 5) == 0)
+			sub = 2;
+		if (role == 2 && j->p < j->end && *j->p != '"' && *j->p != '{' && *j->p != '[') {
+			long long v = 0;
+			bool is_int = false;
+			if (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')) {
+				if (!jnumber(j, &v, &is_int))
+					return false;
+				if (is_int && klen == 13 && memcmp(key, "prompt_tokens", 13) == 0)
+					u->prompt_tokens = v;
+				else if (is_int && klen == 17 && memcmp(key, "completion_tokens", 17) == 0)
+					u->completion_tokens = v;
+				else if (is_int && klen == 12 && memcmp(key, "total_tokens", 12) == 0)
+					u->total_tokens = v;
+			} else if (!jvalue(j, depth + 1, u, 0)) {
+				return false;
+			}
+		} else if (!jvalue(j, depth + 1, u, sub)) {
+			return false;
+		}
+		jws(j);
+		if (j->p < j->end && *j->p == ',') {
+			j->p++;
+			continue;
+		}
+		if (j->p < j->end && *j->p == '}') {
+			j->p++;
+			return true;
+		}
+		return false;
+	}
+}
+
+static bool jvalue(struct jscan *j, int depth, struct openai_usage *u, int role)
+{
+	const char *raw;
+	size_t rawlen;
+	long long v;
+	bool is_int;
+
+	if (depth > OPENAI_MAX_DEPTH || j->p >= j->end)
+		return false;
+	switch (*j->p) {
+	case '{':
+		if (role == 2) { /* a repeated "usage": the last one counts, as in json-c */
+			memset(u, 0, sizeof(*u));
+			u->found = true;
+		}
+		return jobject(j, depth, u, role);
+	case '[':
+		j->p++;
+		jws(j);
+		if (j->p < j->end && *j->p == ']') {
+			j->p++;
+			return true;
+		}
+		for (;;) {
+			jws(j);
+			if (!jvalue(j, depth + 1, u, 0))
+				return false;
+			jws(j);
+			if (j->p < j->end && *j->p == ',') {
+				j->p++;
+				continue;
+			}
+			if (j->p < j->end && *j->p == ']') {
+				j->p++;
+				return true;
+			}
+			return false;
+		}
+	case '"':
+		return jstring(j, &raw, &rawlen);
+	case 't':
+		if (j->end - j->p >= 4 && memcmp(j->p, "true", 4) == 0)
+			return j->p += 4, true;
+		return false;
+	case 'f':
+		if (j->end - j->p >= 5 && memcmp(j->p, "false", 5) == 0)
+			return j->p += 5, true;
+		return false;
+	case 'n':
+		if (j->end - j->p >= 4 && memcmp(j->p, "null", 4) == 0)
+			return j->p += 4, true;
+		return false;
+	default:
+		return jnumber(j, &v, &is_int);
+	}
+}
+
+bool openai_scan(const char *s, size_t len, struct openai_usage *u)
+{
+	struct jscan j = { s, s + len };
+
+	memset(u, 0, sizeof(*u));
+	if (len == 0 || !str_utf8_valid(s, len))
+		return false;
+	jws(&j);
+	if (!jvalue(&j, 1, u, j.p < j.end && *j.p == '{' ? 1 : 0))
+		return false;
+	jws(&j);
+	if (j.p != j.end)
+		return false;
+	if (u->found && u->total_tokens == 0)
+		u->total_tokens = u->prompt_tokens > LLONG_MAX - u->completion_tokens
+					  ? LLONG_MAX
+					  : u->prompt_tokens + u->completion_tokens;
+	return true;
 }

@@ -27,6 +27,12 @@ struct openai_usage {
  * answer object into u (total computed when missing). */
 void openai_usage(json_object *answer, struct openai_usage *u);
 
+/* Checks that s[0..len) is one JSON value (RFC 8259, UTF-8, nesting at most
+ * OPENAI_MAX_DEPTH) and reads the top-level "usage" object into u, without
+ * building a DOM: the check every upstream answer goes through. Returns
+ * false when it is not valid JSON. */
+bool openai_scan(const char *s, size_t len, struct openai_usage *u);
+
 /* Appends every string value (and object key) of o to out, each followed by
  * '\n', so block lists see the text behind JSON escapes such as \u0070. */
 void openai_strings(json_object *o, struct gw_buf *out);

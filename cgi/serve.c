@@ -487,11 +487,20 @@ static void settle_limits(struct exchange *ex)
 
 /* ---- the upstream call ---- */
 
+static void account_usage(struct exchange *ex, const struct openai_usage *u_);
+
 void ex_account(struct exchange *ex, json_object *answer)
 {
 	struct openai_usage u = { 0 };
 
 	openai_usage(answer, &u);
+	account_usage(ex, &u);
+}
+
+static void account_usage(struct exchange *ex, const struct openai_usage *u_)
+{
+	const struct openai_usage u = *u_;
+
 	ex->answered_ok = true;
 	ex->usage_found = u.found;
 	ex->prompt_tokens = u.prompt_tokens;
@@ -503,7 +512,6 @@ void ex_account(struct exchange *ex, json_object *answer)
 void ex_relay_answer(struct exchange *ex, struct relay_result *res)
 {
 	const char *ctype = res->content_type[0] ? res->content_type : "application/json";
-	json_object *answer;
 
 	ex->upstream_ms = (long long)(res->seconds * 1000);
 	ex->upstream_us = (int64_t)(res->seconds * 1e6);
@@ -528,16 +536,15 @@ void ex_relay_answer(struct exchange *ex, struct relay_result *res)
 		return;
 	}
 	if (res->status >= 200 && res->status < 300) {
-		answer = openai_parse(res->body.data, res->body.len);
-		if (!answer) {
+		struct openai_usage u;
+		if (!openai_scan(res->body.data, res->body.len, &u)) {
 			gw_log("request %s: upstream %s answered %ld with invalid JSON",
 				  ex->request_id, ex->upstream, res->status);
 			ex_refuse(ex, 502, "upstream_error", "upstream_invalid",
 			       "The upstream answered with invalid JSON", "upstream_invalid");
 			return;
 		}
-		ex_account(ex, answer);
-		json_object_put(answer);
+		account_usage(ex, &u);
 	}
 	reply_send(&ex->reply, (int)res->status, ctype, buf_str(&res->body), res->body.len);
 }

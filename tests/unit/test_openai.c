@@ -343,10 +343,39 @@ static void test_strings(void)
 	buf_free(&b);
 }
 
+/* openai_scan: the DOM-less check of upstream answers */
+static void test_scan(void)
+{
+	static const char *const good[] = {
+		"{}", " [1, -2.5e3, true, false, null, \"\\u00e9\\n\"] ",
+		"{\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}",
+	};
+	static const char *const bad[] = {
+		"", "{", "{\"a\":}", "[1,]", "{\"a\":1,}", "[01]", "[1.]", "\"\\x\"",
+		"\"tab\there\"", "{} x", "[True]", "{'a':1}", "[NaN]", "\"\\u12\"",
+	};
+	struct openai_usage u;
+	char deep[200];
+
+	for (size_t i = 0; i < GW_ARRAY_LEN(good); i++)
+		CU_ASSERT_TRUE(openai_scan(good[i], strlen(good[i]), &u));
+	for (size_t i = 0; i < GW_ARRAY_LEN(bad); i++)
+		CU_ASSERT_FALSE(openai_scan(bad[i], strlen(bad[i]), &u));
+	CU_ASSERT_TRUE(openai_scan(good[2], strlen(good[2]), &u));
+	CU_ASSERT_TRUE(u.found);
+	CU_ASSERT_EQUAL(u.prompt_tokens, 3);
+	CU_ASSERT_EQUAL(u.completion_tokens, 4);
+	CU_ASSERT_EQUAL(u.total_tokens, 7);
+	CU_ASSERT_FALSE(openai_scan("{\"a\":\"\xc3\"}", 8, &u)); /* invalid UTF-8 */
+	memset(deep, '[', sizeof(deep));
+	CU_ASSERT_FALSE(openai_scan(deep, sizeof(deep), &u)); /* deeper than the limit */
+}
+
 void suite_openai(void)
 {
 	static const struct tu_test tests[] = {
 		{ "parse: objects and arrays", test_accepts, false },
+		{ "scan: validates and reads usage without a DOM", test_scan, false },
 		{ "parse: trailing whitespace accepted", test_trailing_whitespace, false },
 		{ "parse: trailing garbage refused", test_trailing_garbage, false },
 		{ "parse: truncated JSON refused", test_truncated, false },
