@@ -78,7 +78,10 @@ int reply_header(struct gw_reply *r, const char *name, const char *value)
 {
 	if (!header_safe(name) || !header_safe(value) || strchr(name, ':'))
 		return -1;
-	buf_printf(&r->head, "%s: %s\r\n", name, value);
+	buf_puts(&r->head, name);
+	buf_append(&r->head, ": ", 2);
+	buf_puts(&r->head, value);
+	buf_append(&r->head, "\r\n", 2);
 	return 0;
 }
 
