@@ -374,6 +374,17 @@ int policy_parse_decimal(const char *s, int digits, int64_t max, int64_t *out)
 
 /* ---- keys that need more than a table row ---- */
 
+/* Keeps a key given in plain text, and its SHA-256 that lookups compare. */
+static void keep_secret(const char *value, char **plain, size_t *len,
+			unsigned char digest[SHA256_LEN], bool *has_digest)
+{
+	free(*plain);
+	*plain = gw_strdup(value);
+	*len = strlen(value);
+	sha256(value, *len, digest);
+	*has_digest = true;
+}
+
 /* The current file holds a key in plain text. */
 static void note_secret(struct load_ctx *ctx)
 {
@@ -504,11 +515,8 @@ static void custom_gateway(struct load_ctx *ctx, const char *name, const char *v
 			ERR(ctx, "admin_key: use at least 8 characters");
 			return;
 		}
-		free(p->admin_key);
-		p->admin_key = gw_strdup(value);
-		p->admin_key_len = strlen(value);
-		sha256(value, p->admin_key_len, p->admin_sha256);
-		p->has_admin_sha256 = true;
+		keep_secret(value, &p->admin_key, &p->admin_key_len, p->admin_sha256,
+			    &p->has_admin_sha256);
 	} else if (parse_sha256(ctx, name, value, p->admin_sha256) == 0) {
 		p->has_admin_sha256 = true;
 	}
@@ -592,11 +600,8 @@ static void custom_consumer(struct load_ctx *ctx, const char *name, const char *
 			return;
 		}
 		note_secret(ctx);
-		free(c->credential);
-		c->credential = gw_strdup(value);
-		c->credential_len = strlen(value);
-		sha256(value, c->credential_len, c->credential_sha256);
-		c->has_sha256 = true;
+		keep_secret(value, &c->credential, &c->credential_len, c->credential_sha256,
+			    &c->has_sha256);
 	} else if (parse_sha256(ctx, name, value, c->credential_sha256) == 0) {
 		c->has_sha256 = true;
 	}
