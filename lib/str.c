@@ -166,3 +166,13 @@ char *str_sanitize_for_log(const char *s, size_t n, size_t max)
 		out[take] = '\0';
 	return out;
 }
+
+uint64_t str_fnv1a(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ s[i]) * 0x100000001b3ull;
+	return h;
+}

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Decodes %XX escapes (and '+' to space when plus_is_space) of s[0..n) into a
  * new NUL-terminated string the caller frees; *outlen gets its length (it may
@@ -29,6 +30,9 @@ bool str_equal_const_time(const void *a, size_t alen, const void *b, size_t blen
 int str_hex_decode(const char *hex, unsigned char *out, size_t n);
 /* Writes 2*n lowercase hex digits and a NUL into out. */
 void str_hex_encode(const unsigned char *in, size_t n, char *out);
+
+/* The 64-bit FNV-1a hash of p[0..n): hash tables and state-file checksums. */
+uint64_t str_fnv1a(const void *p, size_t n);
 
 /* ASCII case-insensitive equality of two NUL-terminated strings. */
 bool str_ieq(const char *a, const char *b);

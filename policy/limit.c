@@ -1,6 +1,8 @@
 /* limit.c: clock-aligned request and token windows in file-locked state. */
 #include "limit.h"
 #include "gw.h"
+#include "statefile.h"
+#include "str.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -247,19 +249,10 @@ struct limit_slot {
 	uint64_t sum; /* FNV-1a of everything before it */
 };
 
-static uint64_t fnv1a(const void *p, size_t n)
-{
-	const unsigned char *s = p;
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ s[i]) * 0x100000001b3ull;
-	return h;
-}
-
 static bool slot_valid(const struct limit_slot *s)
 {
 	return s->magic == SLOT_MAGIC && s->version == SLOT_VERSION &&
-	       s->sum == fnv1a(s, offsetof(struct limit_slot, sum));
+	       s->sum == str_fnv1a(s, offsetof(struct limit_slot, sum));
 }
 
 /* Rebuilds a damaged file's counters with every limited window full for
@@ -311,20 +304,9 @@ static int write_slot(int fd, const struct limit_counters *c, uint64_t seq)
 	s.version = SLOT_VERSION;
 	s.seq = seq;
 	s.c = *c;
-	s.sum = fnv1a(&s, offsetof(struct limit_slot, sum));
+	s.sum = str_fnv1a(&s, offsetof(struct limit_slot, sum));
 	return pwrite(fd, &s, sizeof(s), (off_t)(seq % 2) * (off_t)sizeof(s)) == sizeof(s) ? 0
 											     : -1;
-}
-
-static int lock_fd(int fd, short type)
-{
-	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
-	int rc;
-
-	do
-		rc = fcntl(fd, type == F_UNLCK ? F_OFD_SETLK : F_OFD_SETLKW, &fl);
-	while (rc < 0 && errno == EINTR);
-	return rc;
 }
 
 void limit_store_init(struct limit_store *s, const char *dir)
@@ -348,21 +330,6 @@ static void forget(struct limit_store *s, size_t i)
 	s->n_open--;
 }
 
-static int open_state(const char *dir, const char *file)
-{
-	char path[4096];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 && errno == ENOENT) {
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-			return -1;
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	}
-	return fd;
-}
-
 /* The cached descriptor of a scope file, opened (again) when needed. */
 static int store_fd(struct limit_store *s, const char *file)
 {
@@ -371,7 +338,7 @@ static int store_fd(struct limit_store *s, const char *file)
 	for (size_t i = 0; i < s->n_open; i++)
 		if (strcmp(s->open[i].file, file) == 0)
 			return s->open[i].fd;
-	fd = open_state(s->dir, file);
+	fd = statefile_open(s->dir, file);
 	if (fd < 0)
 		return -1;
 	if (s->n_open == LIMIT_MAX_OPEN)
@@ -418,11 +385,11 @@ static int lock_scope(struct limit_store *s, const char *file)
 		int fd = store_fd(s, file);
 		if (fd < 0)
 			return -1;
-		if (lock_fd(fd, F_WRLCK) < 0)
+		if (statefile_lock(fd, F_WRLCK) < 0)
 			return -1;
 		if (!stale_check_due(s, fd) || still_linked(s, fd, file))
 			return fd;
-		lock_fd(fd, F_UNLCK);
+		statefile_lock(fd, F_UNLCK);
 		for (size_t i = 0; i < s->n_open; i++)
 			if (s->open[i].fd == fd)
 				forget(s, i);
@@ -434,7 +401,7 @@ static int lock_scope(struct limit_store *s, const char *file)
 static void unlock_all(const int *fds, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		lock_fd(fds[i], F_UNLCK);
+		statefile_lock(fds[i], F_UNLCK);
 }
 
 static void hold_for_test(unsigned ms)
@@ -533,7 +500,7 @@ int limit_settle(struct limit_store *s, struct limit_ticket *t, int64_t now_ms,
 				      cost_pico);
 		if (write_slot(fd, &c, (uint64_t)seq + 1) < 0)
 			rc = GW_EIO;
-		lock_fd(fd, F_UNLCK);
+		statefile_lock(fd, F_UNLCK);
 	}
 	return rc;
 }
@@ -566,7 +533,7 @@ int limit_reset_consumer(const char *dir, const char *consumer)
 		if (!scope_of(e->d_name, consumer))
 			continue;
 		fd = openat(dirfd(d), e->d_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0 || lock_fd(fd, F_WRLCK) < 0) {
+		if (fd < 0 || statefile_lock(fd, F_WRLCK) < 0) {
 			if (fd >= 0)
 				close(fd);
 			closedir(d);
@@ -575,7 +542,7 @@ int limit_reset_consumer(const char *dir, const char *consumer)
 		seq = read_slots(fd, &c);
 		if (write_slot(fd, &zero, (uint64_t)(seq < 0 ? 0 : seq) + 1) == 0)
 			cleared++;
-		lock_fd(fd, F_UNLCK);
+		statefile_lock(fd, F_UNLCK);
 		close(fd);
 	}
 	closedir(d);

@@ -3,6 +3,7 @@
 #include "gw.h"
 #include "policy.h"
 #include "stats.h"
+#include "str.h"
 
 #include <errno.h>
 #include <math.h>
@@ -299,10 +300,7 @@ void report_init(struct report *r, enum report_by by, const char *since, const c
 
 static uint64_t hash_str(const char *s)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-	return h;
+	return str_fnv1a(s, strlen(s));
 }
 
 static void grow(struct report *r)

@@ -460,14 +460,6 @@ long rstore_reset_consumer(struct rstore *r, const char *consumer)
 
 /* ---- usage totals ---- */
 
-static int bucket_of(int64_t us)
-{
-	int b = 0;
-	while (b < STATS_BUCKETS && (double)us / 1e6 > stats_bucket_le[b])
-		b++;
-	return b;
-}
-
 int rstore_record(struct rstore *r, int64_t now_ms, const struct stats_key *k,
 		  const struct stats_values *v, int64_t upstream_us, int64_t overhead_us)
 {
@@ -493,11 +485,11 @@ int rstore_record(struct rstore *r, int64_t now_ms, const struct stats_key *k,
 	arg(a, "%lld", (long long)v->cost_pico);
 	arg(a, "%lld", (long long)v->unpriced);
 	if (upstream_us >= 0)
-		arg(a, "%d", bucket_of(upstream_us));
+		arg(a, "%d", stats_bucket(upstream_us));
 	else
 		arg(a, "%s", "");
 	arg(a, "%lld", (long long)(upstream_us > 0 ? upstream_us : 0));
-	arg(a, "%d", bucket_of(overhead_us));
+	arg(a, "%d", stats_bucket(overhead_us));
 	arg(a, "%lld", (long long)overhead_us);
 	arg(a, "%d", 400 * 86400);
 	rep = eval(r, a->n, a->v, a->len);

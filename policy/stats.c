@@ -2,6 +2,8 @@
 #include "stats.h"
 #include "gw.h"
 #include "limit.h"
+#include "statefile.h"
+#include "str.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -56,16 +58,6 @@ void stats_day_name(int64_t now_ms, char out[32])
 	strftime(out, 32, "day-%Y%m%d", &tm);
 }
 
-static int lock(int fd, short type)
-{
-	struct flock fl = { .l_type = type, .l_whence = SEEK_SET };
-	int rc;
-	do
-		rc = fcntl(fd, type == F_UNLCK ? F_OFD_SETLK : F_OFD_SETLKW, &fl);
-	while (rc < 0 && errno == EINTR);
-	return rc;
-}
-
 static bool header_ok(const struct stats_header *h)
 {
 	return h->magic == STATS_MAGIC && h->version == STATS_VERSION &&
@@ -79,21 +71,18 @@ static int open_write(const char *dir, const char *name, struct stats_file *f, b
 	struct stat sb;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	/* another process may make dir at the same time: EEXIST is fine */
-	if (f->fd < 0 && errno == ENOENT && (mkdir(dir, 0700) == 0 || errno == EEXIST))
-		f->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (f->fd < 0 || lock(f->fd, F_WRLCK) < 0 || fstat(f->fd, &sb) < 0)
+	f->fd = statefile_open(dir, name);
+	if (f->fd < 0 || statefile_lock(f->fd, F_WRLCK) < 0 || fstat(f->fd, &sb) < 0)
 		goto err;
 	if (sb.st_size != 0 && (size_t)sb.st_size != STATS_SIZE) {
 		char aside[4200];
 		snprintf(aside, sizeof(aside), "%s.damaged", path);
 		rename(path, aside);
 		*rebuilt = true;
-		lock(f->fd, F_UNLCK);
+		statefile_lock(f->fd, F_UNLCK);
 		close(f->fd);
-		f->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (f->fd < 0 || lock(f->fd, F_WRLCK) < 0 || fstat(f->fd, &sb) < 0)
+		f->fd = statefile_open(dir, name);
+		if (f->fd < 0 || statefile_lock(f->fd, F_WRLCK) < 0 || fstat(f->fd, &sb) < 0)
 			goto err;
 	}
 	if (sb.st_size == 0 && ftruncate(f->fd, (off_t)STATS_SIZE) < 0)
@@ -115,7 +104,7 @@ static int open_write(const char *dir, const char *name, struct stats_file *f, b
 		f->h->version = STATS_VERSION;
 		f->h->capacity = STATS_CAPACITY;
 	}
-	lock(f->fd, F_UNLCK);
+	statefile_lock(f->fd, F_UNLCK);
 	snprintf(f->name, sizeof(f->name), "%s", name);
 	return 0;
 err:;
@@ -127,11 +116,7 @@ err:;
 
 static uint64_t key_hash(const struct stats_key *k)
 {
-	const unsigned char *p = (const unsigned char *)k;
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < sizeof(*k); i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	return h;
+	return str_fnv1a(k, sizeof(*k));
 }
 
 /* The row for k, inserted when new; NULL when the table is full. A new row
@@ -187,12 +172,17 @@ static void add_values(struct stats_values *to, const struct stats_values *v)
 	ADD(to->unpriced, v->unpriced);
 }
 
-static void observe(struct stats_histogram *hist, int64_t us)
+int stats_bucket(int64_t us)
 {
 	int b = 0;
 	while (b < STATS_BUCKETS && (double)us / 1e6 > stats_bucket_le[b])
 		b++;
-	ADD(hist->bucket[b], 1);
+	return b;
+}
+
+static void observe(struct stats_histogram *hist, int64_t us)
+{
+	ADD(hist->bucket[stats_bucket(us)], 1);
 	ADD(hist->count, 1);
 	ADD(hist->sum_us, us);
 }
@@ -222,10 +212,10 @@ static int record_row(struct stats_file *f, const struct stats_key *k, const str
 		add_values(&r->v, v);
 		return 0;
 	}
-	if (lock(f->fd, F_WRLCK) < 0)
+	if (statefile_lock(f->fd, F_WRLCK) < 0)
 		return -1;
 	add_row(f, k, v);
-	lock(f->fd, F_UNLCK);
+	statefile_lock(f->fd, F_UNLCK);
 	return 0;
 }
 
@@ -288,13 +278,13 @@ struct stats_row *stats_snapshot(struct stats_file *f, size_t *n, struct stats_h
 	struct stats_row *out = gw_calloc(STATS_CAPACITY, sizeof(*out));
 	size_t k = 0;
 
-	lock(f->fd, F_RDLCK);
+	statefile_lock(f->fd, F_RDLCK);
 	if (h)
 		*h = *f->h;
 	for (size_t i = 0; i < STATS_CAPACITY; i++)
 		if (f->rows[i].used)
 			out[k++] = f->rows[i];
-	lock(f->fd, F_UNLCK);
+	statefile_lock(f->fd, F_UNLCK);
 	*n = k;
 	return out;
 }

@@ -39,6 +39,10 @@ struct stats_row {
 /* Bucket upper bounds in seconds; counts are per bucket, not cumulative. */
 extern const double stats_bucket_le[STATS_BUCKETS];
 
+/* The bucket a duration falls in: the first whose bound it does not pass,
+ * STATS_BUCKETS for +Inf. */
+int stats_bucket(int64_t us);
+
 struct stats_histogram {
 	int64_t count;
 	int64_t sum_us;
