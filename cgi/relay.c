@@ -167,12 +167,7 @@ enum gw_err relay_call(struct relay *r, const struct relay_request *rq,
 	clock_gettime(CLOCK_MONOTONIC, &r->last_data);
 	res->detail[0] = '\0';
 
-	{
-		size_t lu = strlen(rq->upstream->url), lp = strlen(rq->path);
-		url = gw_malloc(lu + lp + 1);
-		memcpy(url, rq->upstream->url, lu);
-		memcpy(url + lu, rq->path, lp + 1);
-	}
+	url = gw_concat(rq->upstream->url, rq->path);
 	headers = request_headers(rq);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);

@@ -41,16 +41,6 @@ static void add_header(struct gw_request *req, const char *cgi_name, size_t n, c
 	h->line_len = strlen(h->name) + 2 + strlen(value);
 }
 
-static char *concat(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	char *s = gw_malloc(la + lb + 1);
-
-	memcpy(s, a, la);
-	memcpy(s + la, b, lb + 1);
-	return s;
-}
-
 static const char *param_or(struct gw_io *io, const char *name, const char *dflt)
 {
 	const char *v = io->param(io->ctx, name);
@@ -69,7 +59,7 @@ void request_init(struct gw_request *req, struct gw_io *io)
 	req->content_type = param_or(io, "CONTENT_TYPE", "");
 	script = param_or(io, "SCRIPT_NAME", "");
 	info = param_or(io, "PATH_INFO", "");
-	req->path = concat(script, info);
+	req->path = gw_concat(script, info);
 	req->request_uri = param_or(io, "REQUEST_URI", req->path);
 	if (!req->path[0]) {
 		/* A server that sets neither (a bare fastcgi_pass): the decoded

@@ -293,55 +293,80 @@ bool ex_is_form(const char *content_type)
 	return strncasecmp(content_type, "application/x-www-form-urlencoded", 33) == 0;
 }
 
-static bool step_block(struct exchange *ex)
+/* The URL lists see the raw URI and its two decoded forms (without and
+ * with '+' as a space); nothing is decoded for a route without them. */
+static bool blocked_url(struct exchange *ex, const char **list, const char **entry)
 {
 	const struct gw_route *r = ex->route;
-	const char *uri = ex->req.request_uri, *list = NULL, *entry = NULL;
-	struct block_text forms[3], texts[2];
-	struct block_text *lines = NULL;
-	size_t n_texts = 0;
-	char *dec, *dec_plus, *body_dec = NULL;
-	struct gw_buf strings = { 0 };
+	const char *uri = ex->req.request_uri;
+	struct block_text forms[3];
 	bool hit;
 
+	if (!r->block_urls.n && !r->block_exact_urls.n && !r->n_regexps)
+		return false;
 	forms[0] = (struct block_text){ uri, strlen(uri) };
-	dec = str_percent_decode(uri, forms[0].len, false, &forms[1].len, NULL);
-	dec_plus = str_percent_decode(uri, forms[0].len, true, &forms[2].len, NULL);
-	forms[1].s = dec;
-	forms[2].s = dec_plus;
-	hit = block_url(r, forms, 3, &list, &entry);
+	forms[1].s = str_percent_decode(uri, forms[0].len, false, &forms[1].len, NULL);
+	forms[2].s = str_percent_decode(uri, forms[0].len, true, &forms[2].len, NULL);
+	hit = block_url(r, forms, 3, list, entry);
+	free((char *)forms[1].s);
+	free((char *)forms[2].s);
+	return hit;
+}
 
-	if (!hit && r->block_headers.n) {
-		lines = gw_calloc(ex->req.n_headers, sizeof(*lines));
-		for (size_t i = 0; i < ex->req.n_headers; i++)
-			lines[i] = (struct block_text){ request_header_line(&ex->req, i),
-							ex->req.headers[i].line_len };
-		if (block_headers(r, lines, ex->req.n_headers, &entry)) {
-			hit = true;
-			list = "block_headers";
-		}
-	}
-	if (!hit && ex->req.body.len) {
-		texts[n_texts++] = (struct block_text){ ex->req.body.data, ex->req.body.len };
-		if (ex_is_form(ex->req.content_type)) {
-			body_dec = str_percent_decode(ex->req.body.data, ex->req.body.len, true,
-						      &texts[n_texts].len, NULL);
-			texts[n_texts++].s = body_dec;
-		} else if (ex->json) {
-			openai_strings(ex->json, &strings);
-			texts[n_texts++] = (struct block_text){ buf_str(&strings), strings.len };
-		}
-		if (block_bodies(r, texts, n_texts, &entry)) {
-			hit = true;
-			list = "block_bodies";
-		}
-	}
+static bool blocked_headers(struct exchange *ex, const char **entry)
+{
+	struct block_text *lines;
+	bool hit;
+
+	if (!ex->route->block_headers.n)
+		return false;
+	lines = gw_calloc(ex->req.n_headers, sizeof(*lines));
+	for (size_t i = 0; i < ex->req.n_headers; i++)
+		lines[i] = (struct block_text){ request_header_line(&ex->req, i),
+						ex->req.headers[i].line_len };
+	hit = block_headers(ex->route, lines, ex->req.n_headers, entry);
 	free(lines);
-	free(dec);
-	free(dec_plus);
-	free(body_dec);
+	return hit;
+}
+
+/* The body lists see the raw body and the text behind its encoding: a
+ * form percent-decoded, or a JSON body's string values. */
+static bool blocked_body(struct exchange *ex, const char **entry)
+{
+	struct block_text texts[2];
+	struct gw_buf strings = { 0 };
+	char *decoded = NULL;
+	size_t n = 0;
+	bool hit;
+
+	if (!ex->route->block_bodies.n || !ex->req.body.len)
+		return false;
+	texts[n++] = (struct block_text){ ex->req.body.data, ex->req.body.len };
+	if (ex_is_form(ex->req.content_type)) {
+		decoded = str_percent_decode(ex->req.body.data, ex->req.body.len, true,
+					     &texts[n].len, NULL);
+		texts[n++].s = decoded;
+	} else if (ex->json) {
+		openai_strings(ex->json, &strings);
+		texts[n++] = (struct block_text){ buf_str(&strings), strings.len };
+	}
+	hit = block_bodies(ex->route, texts, n, entry);
+	free(decoded);
 	buf_free(&strings);
-	return hit ? ex_refuse_blocked(ex, list, entry) : true;
+	return hit;
+}
+
+static bool step_block(struct exchange *ex)
+{
+	const char *list = NULL, *entry = NULL;
+
+	if (blocked_url(ex, &list, &entry))
+		return ex_refuse_blocked(ex, list, entry);
+	if (blocked_headers(ex, &entry))
+		return ex_refuse_blocked(ex, "block_headers", entry);
+	if (blocked_body(ex, &entry))
+		return ex_refuse_blocked(ex, "block_bodies", entry);
+	return true;
 }
 
 /* ---- limits ---- */

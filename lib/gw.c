@@ -73,6 +73,16 @@ char *gw_strndup(const char *s, size_t n)
 	return p;
 }
 
+char *gw_concat(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	char *s = gw_malloc(la + lb + 1);
+
+	memcpy(s, a, la);
+	memcpy(s + la, b, lb + 1);
+	return s;
+}
+
 char *gw_asprintf(const char *fmt, ...)
 {
 	va_list ap;

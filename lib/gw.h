@@ -32,6 +32,9 @@ void *gw_realloc(void *p, size_t n);
 char *gw_strdup(const char *s);
 char *gw_strndup(const char *s, size_t n);
 
+/* a followed by b in a new string; the caller frees it. */
+char *gw_concat(const char *a, const char *b);
+
 /* Formats into a new string; the caller frees it. */
 char *gw_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
