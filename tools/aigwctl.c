@@ -24,6 +24,23 @@ static void usage_text(FILE *f)
 		gw_default_config());
 }
 
+/* Loads the policy for a command that needs a valid one; its messages go to
+ * stderr. Returns NULL when it is invalid. */
+static struct gw_policy *load_valid(const char *path)
+{
+	struct gw_diag diag = { 0 };
+	struct gw_policy *p = policy_load(path, &diag);
+
+	for (size_t i = 0; i < diag.n; i++)
+		fprintf(stderr, "%s\n", diag.msgs[i]);
+	diag_free(&diag);
+	if (p->valid)
+		return p;
+	fprintf(stderr, "aigwctl: invalid policy %s\n", path);
+	policy_free(p);
+	return NULL;
+}
+
 static int cmd_check(const char *path)
 {
 	struct gw_diag diag = { 0 };
@@ -97,7 +114,6 @@ static int parse_usage_args(int argc, char **argv, struct report *r, enum report
 /* usage [--since D] [--until D] [--by consumer|model|day] [--format F] [--log FILE] */
 static int cmd_usage(const char *path, int argc, char **argv)
 {
-	struct gw_diag diag = { 0 };
 	struct gw_policy *p = NULL;
 	const char *log = NULL;
 	enum report_format fmt;
@@ -109,12 +125,10 @@ static int cmd_usage(const char *path, int argc, char **argv)
 		if (strcmp(argv[i], "--log") == 0)
 			log = argv[i + 1];
 	if (!log) {
-		p = policy_load(path, &diag);
-		for (size_t i = 0; i < diag.n; i++)
-			fprintf(stderr, "%s\n", diag.msgs[i]);
-		diag_free(&diag);
-		if (!p->valid || !p->usage_log) {
-			fprintf(stderr, "aigwctl: %s\n", p->valid ? "the policy sets no usage_log" : "invalid policy");
+		if (!(p = load_valid(path)))
+			return 1;
+		if (!p->usage_log) {
+			fprintf(stderr, "aigwctl: %s sets no usage_log\n", path);
 			policy_free(p);
 			return 1;
 		}
@@ -146,18 +160,11 @@ static int cmd_usage(const char *path, int argc, char **argv)
 
 static int cmd_reset(const char *path, const char *consumer)
 {
-	struct gw_diag diag = { 0 };
-	struct gw_policy *p = policy_load(path, &diag);
+	struct gw_policy *p = load_valid(path);
 	int n, rc = 0;
 
-	for (size_t i = 0; i < diag.n; i++)
-		fprintf(stderr, "%s\n", diag.msgs[i]);
-	diag_free(&diag);
-	if (!p->valid) {
-		fprintf(stderr, "aigwctl: invalid policy %s\n", path);
-		policy_free(p);
+	if (!p)
 		return 1;
-	}
 	if (!policy_consumer(p, consumer))
 		fprintf(stderr, "aigwctl: warning: %s is not a consumer of %s\n", consumer, path);
 	if (p->redis_host) {
