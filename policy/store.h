@@ -15,6 +15,14 @@
 
 struct gw_store;
 
+/* A held in-flight slot; owned by the request that took it. */
+struct store_slot {
+	bool held;
+	int fd;          /* file store: the locked slot file; -1 otherwise */
+	char id[96];     /* Redis store: the member naming this holder */
+	char scope[160];
+};
+
 /* One backend. Every operation returns GW_OK or a gw_err (GW_EIO, GW_ELOCK)
  * and leaves a one-line description of a failure in s->err. */
 struct gw_store_ops {
@@ -43,6 +51,24 @@ struct gw_store_ops {
 
 	/* Clears every window of a consumer; *cleared gets how many scopes. */
 	int (*reset)(struct gw_store *s, const char *consumer, long *cleared);
+
+	/* Marks key done for ttl_ms; *first is true for exactly one caller
+	 * across every process and gateway sharing the store (alerts). */
+	int (*claim)(struct gw_store *s, const char *key, int64_t ttl_ms, bool *first);
+
+	/* Remembers value under key for ttl_ms (response ids: their consumer
+	 * and upstream), and reads it back: GW_ENOTFOUND when unknown or expired. */
+	int (*put)(struct gw_store *s, const char *key, const char *value, int64_t ttl_ms);
+	int (*get)(struct gw_store *s, const char *key, char *value, size_t size);
+
+	/* Takes one of limit in-flight slots of scope (max_parallel): *admitted
+	 * false when all are held. A slot is freed by slot_release, or when its
+	 * process dies (a killed process leaks no slot). */
+	int (*slot_take)(struct gw_store *s, const char *scope, long long limit,
+			 struct store_slot *slot, bool *admitted);
+	void (*slot_release)(struct gw_store *s, struct store_slot *slot);
+	/* How many slots of scope are held now (for aigw_in_flight). */
+	int (*slot_count)(struct gw_store *s, const char *scope, long long *held);
 
 	/* Frees the backend's state (the gw_store itself included). */
 	void (*close)(struct gw_store *s);
