@@ -45,70 +45,85 @@ void limit_month(int64_t now_ms, int64_t *start, int64_t *end)
 	*end = (int64_t)timegm(&tm) * 1000;
 }
 
-/* Budgets: the day and the month windows of the cost counters. */
-static void roll_cost(struct limit_counter *k, bool month, int64_t now_ms)
+long long limit_clamp(long long x, long long lo, long long hi)
 {
-	int64_t start, end;
-
-	if (month)
-		limit_month(now_ms, &start, &end);
-	else
-		limit_window(GW_WIN_DAY, now_ms, &start, &end);
-	if (k->start < start) {
-		k->start = start;
-		k->used = 0;
-		k->reserved = 0;
-	}
+	return x < lo ? lo : x > hi ? hi : x;
 }
 
-static int64_t cost_seconds_to_end(bool month, int64_t now_ms)
+int64_t limit_sat_add(int64_t a, int64_t b)
 {
-	int64_t start, end;
-	if (month)
-		limit_month(now_ms, &start, &end);
-	else
-		limit_window(GW_WIN_DAY, now_ms, &start, &end);
-	return (end - now_ms + 999) / 1000;
-}
+	int64_t sum;
 
-static bool check_budget(struct limit_counter *k, int64_t budget, bool month, int64_t now_ms,
-			 struct limit_verdict *v)
-{
-	if (budget <= 0)
-		return true;
-	roll_cost(k, month, now_ms);
-	if (k->used < budget)
-		return true;
-	v->by_budget = true;
-	if (cost_seconds_to_end(month, now_ms) > v->retry_after_s)
-		v->retry_after_s = cost_seconds_to_end(month, now_ms);
-	return false;
+	if (__builtin_add_overflow(a, b, &sum) || sum > LIMIT_SUM_MAX)
+		return LIMIT_SUM_MAX;
+	return sum < 0 ? 0 : sum;
 }
 
 long long limit_estimate_tokens(size_t bytes)
 {
+	if (bytes > (size_t)LIMIT_TOKENS_MAX * 4)
+		return LIMIT_TOKENS_MAX;
 	return (long long)((bytes + 3) / 4);
+}
+
+static void add_window(struct limit_window_ref *out, size_t *n, enum limit_kind kind,
+		       enum gw_window w, long long limit, int64_t now_ms)
+{
+	struct limit_window_ref *r = &out[(*n)++];
+
+	r->kind = kind;
+	r->w = w;
+	r->limit = limit;
+	if (kind == LIMIT_BUDGET_MONTH)
+		limit_month(now_ms, &r->start, &r->end);
+	else
+		limit_window(kind == LIMIT_BUDGET_DAY ? GW_WIN_DAY : w, now_ms, &r->start, &r->end);
+	r->reset_s = (r->end - now_ms + 999) / 1000;
+}
+
+size_t limit_windows(const struct gw_limits *l, int64_t now_ms,
+		     struct limit_window_ref out[LIMIT_WINDOWS_MAX])
+{
+	size_t n = 0;
+
+	for (int w = 0; w < GW_WIN__MAX; w++) {
+		if (l->query[w] > 0)
+			add_window(out, &n, LIMIT_REQUESTS, w, l->query[w], now_ms);
+		if (w != GW_WIN_SECOND && l->token[w] > 0)
+			add_window(out, &n, LIMIT_TOKENS, w, l->token[w], now_ms);
+	}
+	if (l->budget_day > 0)
+		add_window(out, &n, LIMIT_BUDGET_DAY, GW_WIN_DAY, l->budget_day, now_ms);
+	if (l->budget_month > 0)
+		add_window(out, &n, LIMIT_BUDGET_MONTH, GW_WIN_DAY, l->budget_month, now_ms);
+	return n;
+}
+
+/* The counter of a scope's state that a window counts in. */
+static struct limit_counter *counter_of(struct limit_counters *c, const struct limit_window_ref *r)
+{
+	switch (r->kind) {
+	case LIMIT_REQUESTS:
+		return &c->query[r->w];
+	case LIMIT_TOKENS:
+		return &c->token[r->w];
+	case LIMIT_BUDGET_DAY:
+		return &c->cost_day;
+	case LIMIT_BUDGET_MONTH:
+		break;
+	}
+	return &c->cost_month;
 }
 
 /* Starts a new window when the current one ended. A clock that went back
  * keeps the counts (the door stays closed rather than open). */
-static void roll(struct limit_counter *k, enum gw_window w, int64_t now_ms)
+static void roll(struct limit_counter *k, const struct limit_window_ref *r)
 {
-	int64_t start, end;
-
-	limit_window(w, now_ms, &start, &end);
-	if (k->start < start) {
-		k->start = start;
+	if (k->start < r->start) {
+		k->start = r->start;
 		k->used = 0;
 		k->reserved = 0;
 	}
-}
-
-static int64_t seconds_to_end(enum gw_window w, int64_t now_ms)
-{
-	int64_t start, end;
-	limit_window(w, now_ms, &start, &end);
-	return (end - now_ms + 999) / 1000;
 }
 
 void limit_note(struct limit_verdict *v, long long limit, long long remaining, int64_t reset_s,
@@ -130,30 +145,24 @@ void limit_note(struct limit_verdict *v, long long limit, long long remaining, i
 static bool check(struct limit_counters *c, const struct gw_limits *l, int64_t now_ms,
 		  struct limit_verdict *v)
 {
+	struct limit_window_ref win[LIMIT_WINDOWS_MAX];
+	size_t n = limit_windows(l, now_ms, win);
 	bool room = true;
 
-	for (int w = 0; w < GW_WIN__MAX; w++) {
-		if (l->query[w] > 0) {
-			roll(&c->query[w], w, now_ms);
-			if (c->query[w].used >= l->query[w]) {
-				room = false;
-				limit_note(v, l->query[w], 0, seconds_to_end(w, now_ms), false);
-				if (seconds_to_end(w, now_ms) > v->retry_after_s)
-					v->retry_after_s = seconds_to_end(w, now_ms);
-			}
-		}
-		if (w != GW_WIN_SECOND && l->token[w] > 0) {
-			roll(&c->token[w], w, now_ms);
-			if (c->token[w].used + c->token[w].reserved >= l->token[w]) {
-				room = false;
-				limit_note(v, l->token[w], 0, seconds_to_end(w, now_ms), true);
-				if (seconds_to_end(w, now_ms) > v->retry_after_s)
-					v->retry_after_s = seconds_to_end(w, now_ms);
-			}
-		}
+	for (size_t i = 0; i < n; i++) {
+		struct limit_counter *k = counter_of(c, &win[i]);
+
+		roll(k, &win[i]);
+		if (limit_sat_add(k->used, k->reserved) < win[i].limit)
+			continue;
+		room = false;
+		if (win[i].kind == LIMIT_BUDGET_DAY || win[i].kind == LIMIT_BUDGET_MONTH)
+			v->by_budget = true;
+		else
+			limit_note(v, win[i].limit, 0, win[i].reset_s, win[i].kind == LIMIT_TOKENS);
+		if (win[i].reset_s > v->retry_after_s)
+			v->retry_after_s = win[i].reset_s;
 	}
-	room = check_budget(&c->cost_day, l->budget_day, false, now_ms, v) && room;
-	room = check_budget(&c->cost_month, l->budget_month, true, now_ms, v) && room;
 	return room;
 }
 
@@ -161,23 +170,27 @@ static bool check(struct limit_counters *c, const struct gw_limits *l, int64_t n
 static void apply(struct limit_counters *c, const struct gw_limits *l, int64_t now_ms,
 		  long long estimate, struct limit_verdict *v)
 {
-	for (int w = 0; w < GW_WIN__MAX; w++) {
-		if (l->query[w] > 0) {
-			c->query[w].used++;
-			limit_note(v, l->query[w], l->query[w] - c->query[w].used,
-			     seconds_to_end(w, now_ms), false);
-		}
-		if (w != GW_WIN_SECOND && l->token[w] > 0) {
-			c->token[w].reserved += estimate;
-			limit_note(v, l->token[w], l->token[w] - c->token[w].used - c->token[w].reserved,
-			     seconds_to_end(w, now_ms), true);
-		}
+	struct limit_window_ref win[LIMIT_WINDOWS_MAX];
+	size_t n = limit_windows(l, now_ms, win);
+
+	for (size_t i = 0; i < n; i++) {
+		struct limit_counter *k = counter_of(c, &win[i]);
+
+		if (win[i].kind == LIMIT_REQUESTS)
+			k->used = limit_sat_add(k->used, 1);
+		else if (win[i].kind == LIMIT_TOKENS)
+			k->reserved = limit_sat_add(k->reserved, estimate);
+		else
+			continue;
+		limit_note(v, win[i].limit, win[i].limit - limit_sat_add(k->used, k->reserved),
+			   win[i].reset_s, win[i].kind == LIMIT_TOKENS);
 	}
 }
 
 bool limit_admit(struct limit_counters *c, const struct gw_limits *l, int64_t now_ms,
 		 long long estimate, struct limit_verdict *v)
 {
+	estimate = limit_clamp(estimate, 0, LIMIT_TOKENS_MAX);
 	if (!check(c, l, now_ms, v)) {
 		v->admitted = false;
 		return false;
@@ -191,29 +204,28 @@ void limit_settle_counters(struct limit_counters *c, const struct gw_limits *l,
 			   int64_t reserved_at_ms, int64_t now_ms, long long estimate,
 			   long long actual, int64_t cost_pico)
 {
-	if (cost_pico > 0 && l->budget_day > 0) {
-		roll_cost(&c->cost_day, false, now_ms);
-		c->cost_day.used += cost_pico;
-	}
-	if (cost_pico > 0 && l->budget_month > 0) {
-		roll_cost(&c->cost_month, true, now_ms);
-		c->cost_month.used += cost_pico;
-	}
-	for (int w = GW_WIN_MINUTE; w < GW_WIN__MAX; w++) {
-		struct limit_counter *k = &c->token[w];
-		int64_t at_start, at_end;
+	struct limit_window_ref at[LIMIT_WINDOWS_MAX], win[LIMIT_WINDOWS_MAX];
+	size_t n = limit_windows(l, now_ms, win);
 
-		if (l->token[w] <= 0)
+	limit_windows(l, reserved_at_ms, at); /* the same windows, in the same order */
+	estimate = limit_clamp(estimate, 0, LIMIT_TOKENS_MAX);
+	actual = actual < 0 ? -1 : limit_clamp(actual, 0, LIMIT_TOKENS_MAX);
+	cost_pico = limit_clamp(cost_pico, 0, LIMIT_PICO_MAX);
+	for (size_t i = 0; i < n; i++) {
+		struct limit_counter *k = counter_of(c, &win[i]);
+
+		if (win[i].kind == LIMIT_REQUESTS)
 			continue;
-		limit_window(w, reserved_at_ms, &at_start, &at_end);
-		if (k->start == at_start) {
-			k->reserved -= estimate;
-			if (k->reserved < 0)
-				k->reserved = 0;
+		if (win[i].kind != LIMIT_TOKENS) {
+			roll(k, &win[i]);
+			k->used = limit_sat_add(k->used, cost_pico);
+			continue;
 		}
-		roll(k, w, now_ms); /* the tokens were spent now: count them in today's window */
+		if (k->start == at[i].start)
+			k->reserved = k->reserved > estimate ? k->reserved - estimate : 0;
+		roll(k, &win[i]); /* the tokens were spent now: count them in today's window */
 		if (actual > 0)
-			k->used += actual;
+			k->used = limit_sat_add(k->used, actual);
 	}
 }
 
@@ -259,17 +271,12 @@ static bool slot_valid(const struct limit_slot *s)
  * now: losing the counts must not hand out a fresh allowance. */
 static void rebuild_full(struct limit_counters *c, const struct gw_limits *l, int64_t now_ms)
 {
+	struct limit_window_ref win[LIMIT_WINDOWS_MAX];
+	size_t n = limit_windows(l, now_ms, win);
+
 	memset(c, 0, sizeof(*c));
-	for (int w = 0; w < GW_WIN__MAX; w++) {
-		int64_t start, end;
-		limit_window(w, now_ms, &start, &end);
-		c->query[w] = (struct limit_counter){ start, l->query[w], 0 };
-		c->token[w] = (struct limit_counter){ start, l->token[w], 0 };
-	}
-	roll_cost(&c->cost_day, false, now_ms);
-	c->cost_day.used = l->budget_day;
-	roll_cost(&c->cost_month, true, now_ms);
-	c->cost_month.used = l->budget_month;
+	for (size_t i = 0; i < n; i++)
+		*counter_of(c, &win[i]) = (struct limit_counter){ win[i].start, win[i].limit, 0 };
 }
 
 /* Reads the newer valid copy. Returns its seq (0 for a new file), or -1 when
@@ -426,6 +433,7 @@ int limit_take(struct limit_store *s, const struct limit_scope *scopes, size_t n
 	memset(t, 0, sizeof(*t));
 	*damaged = false;
 	v->admitted = true;
+	estimate = limit_clamp(estimate, 0, LIMIT_TOKENS_MAX);
 	if (n == 0)
 		return GW_OK;
 	for (; locked < n && locked < 2; locked++) {

@@ -71,6 +71,45 @@ void limit_settle_counters(struct limit_counters *c, const struct gw_limits *l,
 			   int64_t reserved_at_ms, int64_t now_ms, long long estimate,
 			   long long actual, int64_t cost_pico);
 
+/* Bounds on every number that comes from a client (an estimate, max_tokens)
+ * or an upstream (token counts) before any arithmetic: a request counts at
+ * most LIMIT_TOKENS_MAX tokens and LIMIT_PICO_MAX pico-USD (a million
+ * dollars), and a counter saturates at LIMIT_SUM_MAX. All three stay exact
+ * in a double (Redis's Lua) and far from INT64_MAX. */
+#define LIMIT_TOKENS_MAX 1000000000000LL        /* 1e12 */
+#define LIMIT_PICO_MAX 1000000000000000000LL    /* 1e18 */
+#define LIMIT_SUM_MAX 4000000000000000000LL     /* 4e18 */
+
+/* x clamped to [lo, hi]. */
+long long limit_clamp(long long x, long long lo, long long hi);
+
+/* a + b, both already bounded to [0, LIMIT_SUM_MAX], saturating there. */
+int64_t limit_sat_add(int64_t a, int64_t b);
+
+/* One window that applies to a scope, in the order every store uses. */
+enum limit_kind {
+	LIMIT_REQUESTS,     /* a query window: counts requests */
+	LIMIT_TOKENS,       /* a token window: settled + reserved tokens */
+	LIMIT_BUDGET_DAY,   /* pico-USD spent this UTC day */
+	LIMIT_BUDGET_MONTH, /* pico-USD spent this UTC calendar month */
+};
+
+struct limit_window_ref {
+	enum limit_kind kind;
+	enum gw_window w;  /* requests and tokens: which window */
+	long long limit;   /* requests, tokens or pico-USD */
+	int64_t start, end; /* ms, [start, end) */
+	int64_t reset_s;   /* seconds from now_ms until end */
+};
+
+#define LIMIT_WINDOWS_MAX (2 * GW_WIN__MAX + 2)
+
+/* The windows of l that hold now_ms, limited ones only: requests and
+ * tokens per window kind (second to day; no token window per second), then
+ * the day and month budgets. The one list both stores check. Returns how many. */
+size_t limit_windows(const struct gw_limits *l, int64_t now_ms,
+		     struct limit_window_ref out[LIMIT_WINDOWS_MAX]);
+
 /* A scope whose windows apply to a request. */
 struct limit_scope {
 	char file[256];            /* file name inside state_dir */

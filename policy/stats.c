@@ -64,6 +64,35 @@ static bool header_ok(const struct stats_header *h)
 	       h->capacity == STATS_CAPACITY && h->n_rows <= STATS_CAPACITY;
 }
 
+/* True when the file at path is fd's file. */
+static bool same_file(const char *path, int fd)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
+	       a.st_dev == b.st_dev;
+}
+
+/* Opens and locks dir/name, making sure the lock is on the file at the path
+ * (another process may have just moved it aside). */
+static int open_locked(const char *dir, const char *name, const char *path)
+{
+	for (int attempt = 0; attempt < 3; attempt++) {
+		int fd = statefile_open(dir, name);
+		if (fd < 0)
+			return -1;
+		if (statefile_lock(fd, F_WRLCK) < 0) {
+			close(fd);
+			return -1;
+		}
+		if (same_file(path, fd))
+			return fd;
+		close(fd);
+	}
+	errno = ESTALE;
+	return -1;
+}
+
 /* Maps dir/name read-write, creating (or, when damaged, replacing) it. */
 static int open_write(const char *dir, const char *name, struct stats_file *f, bool *rebuilt)
 {
@@ -71,18 +100,17 @@ static int open_write(const char *dir, const char *name, struct stats_file *f, b
 	struct stat sb;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f->fd = statefile_open(dir, name);
-	if (f->fd < 0 || statefile_lock(f->fd, F_WRLCK) < 0 || fstat(f->fd, &sb) < 0)
+	f->fd = open_locked(dir, name, path);
+	if (f->fd < 0 || fstat(f->fd, &sb) < 0)
 		goto err;
 	if (sb.st_size != 0 && (size_t)sb.st_size != STATS_SIZE) {
 		char aside[4200];
 		snprintf(aside, sizeof(aside), "%s.damaged", path);
 		rename(path, aside);
 		*rebuilt = true;
-		statefile_lock(f->fd, F_UNLCK);
-		close(f->fd);
-		f->fd = statefile_open(dir, name);
-		if (f->fd < 0 || statefile_lock(f->fd, F_WRLCK) < 0 || fstat(f->fd, &sb) < 0)
+		close(f->fd); /* drops its lock */
+		f->fd = open_locked(dir, name, path);
+		if (f->fd < 0 || fstat(f->fd, &sb) < 0)
 			goto err;
 	}
 	if (sb.st_size == 0 && ftruncate(f->fd, (off_t)STATS_SIZE) < 0)
@@ -106,12 +134,51 @@ static int open_write(const char *dir, const char *name, struct stats_file *f, b
 	}
 	statefile_lock(f->fd, F_UNLCK);
 	snprintf(f->name, sizeof(f->name), "%s", name);
+	f->checked = time(NULL);
 	return 0;
 err:;
 	int saved = errno;
 	stats_file_close(f);
 	errno = saved;
 	return -1;
+}
+
+/* Whether an open table can still be used: not shorter than its mapping
+ * (touching a page past the end would raise SIGBUS), not deleted, and (at
+ * most once a second) still the file at its path. A short file is moved
+ * aside, as a damaged one is at open. Returns 0 when usable, else closes f
+ * and returns 1 (deleted or replaced) or 2 (short: moved aside). */
+static int still_usable(const char *dir, struct stats_file *f)
+{
+	int why = 1;
+	char path[4096];
+	struct stat sb;
+	time_t now;
+
+	if (fstat(f->fd, &sb) < 0)
+		goto drop;
+	snprintf(path, sizeof(path), "%s/%s", dir, f->name);
+	if ((size_t)sb.st_size < f->size) {
+		if (statefile_lock(f->fd, F_WRLCK) == 0 && fstat(f->fd, &sb) == 0 &&
+		    (size_t)sb.st_size < f->size && same_file(path, f->fd)) {
+			char aside[4200];
+			snprintf(aside, sizeof(aside), "%s.damaged", path);
+			rename(path, aside);
+		}
+		why = 2;
+		goto drop; /* closing drops the lock */
+	}
+	if (sb.st_nlink == 0)
+		goto drop;
+	now = time(NULL);
+	if (f->checked == now)
+		return 0;
+	f->checked = now;
+	if (same_file(path, f->fd))
+		return 0;
+drop:
+	stats_file_close(f);
+	return why;
 }
 
 static uint64_t key_hash(const struct stats_key *k)
@@ -159,7 +226,17 @@ static struct stats_row *existing_row(struct stats_file *f, const struct stats_k
 	return NULL;
 }
 
-#define ADD(field, v) __atomic_fetch_add(&(field), (v), __ATOMIC_RELAXED)
+/* Adds v (>= 0) to a shared counter, saturating at LIMIT_SUM_MAX. */
+static void sat_add(int64_t *field, int64_t v)
+{
+	int64_t old = __atomic_load_n(field, __ATOMIC_RELAXED);
+
+	while (!__atomic_compare_exchange_n(field, &old, limit_sat_add(old, v), true,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+#define ADD(field, v) sat_add(&(field), (v))
 
 /* Counters are added atomically in the shared mapping, so existing rows
  * need no lock; only adding a row takes the file lock. */
@@ -219,16 +296,33 @@ static int record_row(struct stats_file *f, const struct stats_key *k, const str
 	return 0;
 }
 
+/* v with every field bounded, as from an untrusted client or upstream. */
+static struct stats_values bounded(const struct stats_values *v)
+{
+	return (struct stats_values){
+		.requests = limit_clamp(v->requests, 0, LIMIT_TOKENS_MAX),
+		.prompt_tokens = limit_clamp(v->prompt_tokens, 0, LIMIT_TOKENS_MAX),
+		.completion_tokens = limit_clamp(v->completion_tokens, 0, LIMIT_TOKENS_MAX),
+		.cost_pico = limit_clamp(v->cost_pico, 0, LIMIT_PICO_MAX),
+		.unpriced = limit_clamp(v->unpriced, 0, LIMIT_TOKENS_MAX),
+	};
+}
+
 int stats_record(struct stats_store *s, int64_t now_ms, const struct stats_key *k,
-		 const struct stats_values *v, int64_t upstream_us, int64_t overhead_us,
+		 const struct stats_values *v_, int64_t upstream_us, int64_t overhead_us,
 		 bool *rebuilt)
 {
+	struct stats_values v = bounded(v_);
 	int64_t day_start, day_end;
 
 	*rebuilt = false;
 	limit_window(GW_WIN_DAY, now_ms, &day_start, &day_end);
 	if (s->day.fd >= 0 && s->day_start != day_start)
 		stats_file_close(&s->day);
+	if (s->total.fd >= 0 && still_usable(s->dir, &s->total) == 2)
+		*rebuilt = true;
+	if (s->day.fd >= 0 && still_usable(s->dir, &s->day) == 2)
+		*rebuilt = true;
 	if (s->total.fd < 0 && open_write(s->dir, "total", &s->total, rebuilt) < 0)
 		return -1;
 	if (s->day.fd < 0) {
@@ -238,11 +332,11 @@ int stats_record(struct stats_store *s, int64_t now_ms, const struct stats_key *
 			return -1;
 		s->day_start = day_start;
 	}
-	if (record_row(&s->total, k, v) < 0 || record_row(&s->day, k, v) < 0)
+	if (record_row(&s->total, k, &v) < 0 || record_row(&s->day, k, &v) < 0)
 		return -1;
 	if (upstream_us >= 0)
-		observe(&s->total.h->upstream, upstream_us);
-	observe(&s->total.h->overhead, overhead_us);
+		observe(&s->total.h->upstream, limit_clamp(upstream_us, 0, LIMIT_TOKENS_MAX));
+	observe(&s->total.h->overhead, limit_clamp(overhead_us, 0, LIMIT_TOKENS_MAX));
 	return 0;
 }
 
@@ -278,7 +372,16 @@ struct stats_row *stats_snapshot(struct stats_file *f, size_t *n, struct stats_h
 	struct stats_row *out = gw_calloc(STATS_CAPACITY, sizeof(*out));
 	size_t k = 0;
 
+	struct stat sb;
+
 	statefile_lock(f->fd, F_RDLCK);
+	if (fstat(f->fd, &sb) < 0 || (size_t)sb.st_size < f->size) {
+		statefile_lock(f->fd, F_UNLCK); /* truncated under us: reading would fault */
+		if (h)
+			memset(h, 0, sizeof(*h));
+		*n = 0;
+		return out;
+	}
 	if (h)
 		*h = *f->h;
 	for (size_t i = 0; i < STATS_CAPACITY; i++)

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define STATS_NAME 64
 #define STATS_CAPACITY 8192
@@ -65,6 +66,7 @@ struct stats_file {
 	struct stats_header *h;
 	struct stats_row *rows;
 	char name[64];
+	time_t checked; /* last check that fd is still the file at its path */
 };
 
 struct stats_store {
@@ -79,7 +81,10 @@ void stats_store_close(struct stats_store *s);
 
 /* Adds one finished request. upstream_us < 0: no upstream call. Returns 0,
  * or -1 with errno (the caller logs; serving goes on). *rebuilt is set when
- * a damaged file was moved aside and started anew. */
+ * a damaged file (a wrong size, a truncated one included) was moved aside
+ * and started anew. Every value is bounded (tokens to LIMIT_TOKENS_MAX,
+ * cost to LIMIT_PICO_MAX) and every counter saturates. A table file that
+ * was deleted or replaced is reopened (checked at most once a second). */
 int stats_record(struct stats_store *s, int64_t now_ms, const struct stats_key *k,
 		 const struct stats_values *v, int64_t upstream_us, int64_t overhead_us,
 		 bool *rebuilt);

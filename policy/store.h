@@ -127,4 +127,41 @@ static inline int store_reset(struct gw_store *s, const char *consumer, long *cl
 	return s->ops->reset(s, consumer, cleared);
 }
 
+/* Keys and scopes below may hold any bytes but NUL (a client's response id
+ * among them): the file store escapes or hashes them into file names, the
+ * Redis store prefixes them "aigw:". A ttl is bounded to [1 ms, 400 days];
+ * a value to 4096 bytes (GW_ETOOBIG beyond). A slot limit <= 0 admits
+ * nothing; limits are bounded to 4096 slots. */
+static inline int store_claim(struct gw_store *s, const char *key, int64_t ttl_ms, bool *first)
+{
+	return s->ops->claim(s, key, ttl_ms, first);
+}
+
+static inline int store_put(struct gw_store *s, const char *key, const char *value,
+			    int64_t ttl_ms)
+{
+	return s->ops->put(s, key, value, ttl_ms);
+}
+
+static inline int store_get(struct gw_store *s, const char *key, char *value, size_t size)
+{
+	return s->ops->get(s, key, value, size);
+}
+
+static inline int store_slot_take(struct gw_store *s, const char *scope, long long limit,
+				  struct store_slot *slot, bool *admitted)
+{
+	return s->ops->slot_take(s, scope, limit, slot, admitted);
+}
+
+static inline void store_slot_release(struct gw_store *s, struct store_slot *slot)
+{
+	s->ops->slot_release(s, slot);
+}
+
+static inline int store_slot_count(struct gw_store *s, const char *scope, long long *held)
+{
+	return s->ops->slot_count(s, scope, held);
+}
+
 #endif

@@ -2,7 +2,7 @@
 #include "gw.h"
 #include "limit.h"
 #include "report.h"
-#include "rstore.h"
+#include "store.h"
 #include "policy.h"
 
 #include <errno.h>
@@ -161,33 +161,25 @@ static int cmd_usage(const char *path, int argc, char **argv)
 static int cmd_reset(const char *path, const char *consumer)
 {
 	struct gw_policy *p = load_valid(path);
-	int n, rc = 0;
+	struct gw_store *s;
+	long n = 0;
+	int rc = 0;
 
 	if (!p)
 		return 1;
 	if (!policy_consumer(p, consumer))
 		fprintf(stderr, "aigwctl: warning: %s is not a consumer of %s\n", consumer, path);
-	if (p->redis_host) {
-		struct rstore r;
-		rstore_init(&r, p->redis_host, p->redis_port, p->redis_db, 2000);
-		n = (int)rstore_reset_consumer(&r, consumer);
-		if (n < 0) {
-			fprintf(stderr, "aigwctl: %s\n", r.err);
-			rstore_close(&r);
-			policy_free(p);
-			return 1;
-		}
-		rstore_close(&r);
-	} else {
-		n = limit_reset_consumer(p->state_dir, consumer);
-	}
-	if (n < 0) {
-		fprintf(stderr, "aigwctl: %s: %s\n", p->state_dir, strerror(errno));
+	if (p->store_timeout_ms < 2000)
+		p->store_timeout_ms = 2000; /* a command line can wait longer than a request */
+	s = store_open(p, 0);
+	if (store_reset(s, consumer, &n) != GW_OK) {
+		fprintf(stderr, "aigwctl: %s\n", s->err);
 		rc = 1;
 	} else {
-		printf("%s: cleared %d window %s%s\n", consumer, n, p->redis_host ? "key" : "file",
+		printf("%s: cleared %ld window %s%s\n", consumer, n, p->redis_host ? "key" : "file",
 		       n == 1 ? "" : "s");
 	}
+	store_close(s);
 	policy_free(p);
 	return rc;
 }

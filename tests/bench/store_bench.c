@@ -1,7 +1,6 @@
 /* store_bench.c: what one request costs the limit store, file or Redis, in
- * one process: admission (limit_take / rstore_take), admission followed by
- * settlement (+ limit_settle / rstore_settle), and the usage totals
- * (stats_record / rstore_record).
+ * one process: admission (store_take), admission followed by settlement
+ * (+ store_settle), and the usage totals (store_record), through store.h.
  *
  * usage: store-bench [-n COUNT] [-r HOST:PORT] DIR
  *
@@ -12,7 +11,7 @@
  * median, 90th and 99th percentile and mean, in microseconds. */
 #include "gw.h"
 #include "limit.h"
-#include "rstore.h"
+#include "store.h"
 #include "stats.h"
 
 #include <stdio.h>
@@ -57,22 +56,12 @@ static void report(const char *store, const char *step, double *us, int n)
 enum step { TAKE, TAKE_SETTLE, RECORD, STEPS };
 static const char *const step_name[STEPS] = { "admit", "admit+settle", "usage totals" };
 
-struct store {
-	const char *name;
-	struct limit_store files;
-	struct stats_store stats;
-	struct rstore redis;
-	bool is_redis;
-};
-
 /* One run of a step; returns 0, or -1 when the store failed. */
-static int run(struct store *s, enum step step, const struct limit_scope *scope)
+static int run(struct gw_store *s, enum step step, const struct limit_scope *scope)
 {
 	struct limit_verdict v;
 	struct limit_ticket t;
 	int64_t now = now_ms();
-	bool damaged = false, rebuilt = false;
-	int rc;
 
 	if (step == RECORD) {
 		struct stats_key k;
@@ -83,28 +72,16 @@ static int run(struct store *s, enum step step, const struct limit_scope *scope)
 		strcpy(k.route, "chat");
 		strcpy(k.model, "gpt-4o-mini");
 		k.status = 200;
-		if (s->is_redis)
-			return rstore_record(&s->redis, now, &k, &sv, 800, 200) == GW_OK ? 0 : -1;
-		return stats_record(&s->stats, now, &k, &sv, 800, 200, &rebuilt) < 0 ? -1 : 0;
+		return store_record(s, now, &k, &sv, 800, 200) == GW_OK ? 0 : -1;
 	}
-	if (s->is_redis)
-		rc = rstore_take(&s->redis, scope, 1, now, 50, &v, &t);
-	else
-		rc = limit_take(&s->files, scope, 1, now, 50, &v, &t, &damaged);
-	if (rc != GW_OK || !v.admitted)
+	if (store_take(s, scope, 1, now, 50, &v, &t) != GW_OK || !v.admitted)
 		return -1;
-	if (step == TAKE_SETTLE) {
-		if (s->is_redis)
-			rc = rstore_settle(&s->redis, &t, now_ms(), 40, 1000);
-		else
-			rc = limit_settle(&s->files, &t, now_ms(), 40, 1000);
-		if (rc != GW_OK)
-			return -1;
-	}
+	if (step == TAKE_SETTLE && store_settle(s, &t, now_ms(), 40, 1000) != GW_OK)
+		return -1;
 	return 0;
 }
 
-static int measure(struct store *s, const struct limit_scope *scope, int n)
+static int measure(struct gw_store *s, const struct limit_scope *scope, int n)
 {
 	double *us = calloc((size_t)n, sizeof(*us));
 
@@ -113,8 +90,8 @@ static int measure(struct store *s, const struct limit_scope *scope, int n)
 	for (int step = 0; step < STEPS; step++) {
 		for (int i = 0; i < WARMUP; i++) {
 			if (run(s, (enum step)step, scope) < 0) {
-				fprintf(stderr, "store-bench: %s store failed (%s)\n", s->name,
-					s->is_redis ? s->redis.err : "state files");
+				fprintf(stderr, "store-bench: %s store failed (%s)\n",
+					s->ops->name, s->err);
 				free(us);
 				return -1;
 			}
@@ -122,14 +99,14 @@ static int measure(struct store *s, const struct limit_scope *scope, int n)
 		for (int i = 0; i < n; i++) {
 			double t0 = mono_us();
 			if (run(s, (enum step)step, scope) < 0) {
-				fprintf(stderr, "store-bench: %s store failed (%s)\n", s->name,
-					s->is_redis ? s->redis.err : "state files");
+				fprintf(stderr, "store-bench: %s store failed (%s)\n",
+					s->ops->name, s->err);
 				free(us);
 				return -1;
 			}
 			us[i] = mono_us() - t0;
 		}
-		report(s->name, step_name[step], us, n);
+		report(s->ops->name, step_name[step], us, n);
 	}
 	free(us);
 	return 0;
@@ -145,7 +122,8 @@ int main(int argc, char **argv)
 {
 	struct gw_limits lim;
 	struct limit_scope scope;
-	struct store s;
+	struct gw_policy p;
+	struct gw_store *s;
 	const char *redis = NULL;
 	int n = 5000, opt, rc = 0;
 
@@ -170,14 +148,13 @@ int main(int argc, char **argv)
 	printf("one scope: query_per_minute, token_per_hour, budget_per_day; %d runs per step\n",
 	       n);
 
-	memset(&s, 0, sizeof(s));
-	s.name = "file";
-	limit_store_init(&s.files, argv[optind]);
-	stats_store_init(&s.stats, argv[optind]);
-	if (measure(&s, &scope, n) < 0)
+	memset(&p, 0, sizeof(p));
+	p.state_dir = argv[optind];
+	p.store_timeout_ms = 1000;
+	s = store_open(&p, 0);
+	if (measure(s, &scope, n) < 0)
 		rc = 1;
-	limit_store_close(&s.files);
-	stats_store_close(&s.stats);
+	store_close(s);
 
 	if (redis) {
 		char host[256];
@@ -185,13 +162,12 @@ int main(int argc, char **argv)
 		if (!colon || (size_t)(colon - redis) >= sizeof(host))
 			usage();
 		snprintf(host, sizeof(host), "%.*s", (int)(colon - redis), redis);
-		memset(&s, 0, sizeof(s));
-		s.name = "redis";
-		s.is_redis = true;
-		rstore_init(&s.redis, host, atoi(colon + 1), 0, 1000);
-		if (measure(&s, &scope, n) < 0)
+		p.redis_host = host;
+		p.redis_port = atoi(colon + 1);
+		s = store_open(&p, 0);
+		if (measure(s, &scope, n) < 0)
 			rc = 1;
-		rstore_close(&s.redis);
+		store_close(s);
 	}
 	return rc;
 }
