@@ -479,6 +479,78 @@ static void case_slot_killed_holder(void)
 	store_close(s);
 }
 
+/* ---- file store only: its table files damaged or removed under it ---- */
+
+static int64_t total_requests(struct gw_store *s)
+{
+	struct stats_row *rows;
+	size_t n;
+	int64_t sum = 0;
+
+	if (store_rows(s, "total", &rows, &n, NULL) != GW_OK)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		sum += rows[i].v.requests;
+	free(rows);
+	return sum;
+}
+
+/* A totals file cut short under a worker that has it mapped: no SIGBUS,
+ * the file is moved aside and started anew, and the store says so. */
+static void case_truncated_totals(void)
+{
+	struct gw_store *s = open_store();
+	struct stats_key k = { .consumer = "a", .route = "r", .model = "m", .status = 200 };
+	struct stats_values one = { 1, 1, 1, 1, 0 };
+	char *path, *aside;
+	int64_t now = now_ms();
+
+	TU_INT(store_record(s, now, &k, &one, 1, 1), GW_OK);
+	path = tu_path(dir, "total");
+	aside = tu_path(dir, "total.damaged");
+	CU_ASSERT_FATAL(truncate(path, 100) == 0);
+	TU_INT(store_record(s, now, &k, &one, 1, 1), GW_OK);
+	CU_ASSERT(strstr(s->note, "damaged") != NULL);
+	CU_ASSERT(access(aside, F_OK) == 0);
+	TU_INT(total_requests(s), 1);
+	s->note[0] = '\0';
+	TU_INT(store_record(s, now, &k, &one, 1, 1), GW_OK);
+	TU_STR(s->note, "");
+	TU_INT(total_requests(s), 2);
+	free(path);
+	free(aside);
+	store_close(s);
+}
+
+/* A day or totals file deleted under a worker: the next second's records
+ * land in a new file that /_aigw/usage reads. */
+static void case_deleted_totals(void)
+{
+	struct gw_store *s = open_store();
+	struct stats_key k = { .consumer = "a", .route = "r", .model = "m", .status = 200 };
+	struct stats_values one = { 1, 1, 1, 1, 0 };
+	struct stats_row *rows;
+	char day[32], *path, *daypath;
+	size_t n;
+	int64_t now = now_ms();
+
+	stats_day_name(now, day);
+	TU_INT(store_record(s, now, &k, &one, 1, 1), GW_OK);
+	path = tu_path(dir, "total");
+	daypath = tu_path(dir, day);
+	CU_ASSERT(unlink(path) == 0);
+	CU_ASSERT(unlink(daypath) == 0);
+	TU_INT(store_record(s, now, &k, &one, 1, 1), GW_OK);
+	TU_INT(total_requests(s), 1);
+	TU_INT(store_rows(s, day, &rows, &n, NULL), GW_OK);
+	TU_INT(n, 1);
+	free(rows);
+	TU_STR(s->note, ""); /* a removed file is not a damaged one */
+	free(path);
+	free(daypath);
+	store_close(s);
+}
+
 #define CASES(X)                                                                    \
 	X(case_requests_exact, "a request window admits exactly its limit")         \
 	X(case_exact_across_processes, "exact across four processes")               \
@@ -579,6 +651,11 @@ void suite_store(void)
 	static const struct tu_test tests[] = { CASES(ROW) };
 #undef ROW
 	tu_register("store-file", file_init, file_cleanup, tests, GW_ARRAY_LEN(tests));
+	static const struct tu_test repairs[] = {
+		{ "a truncated totals file: moved aside, no SIGBUS", case_truncated_totals, false },
+		{ "a deleted day or totals file is reopened", case_deleted_totals, false },
+	};
+	tu_register("store-file-repair", file_init, file_cleanup, repairs, GW_ARRAY_LEN(repairs));
 	if (redis_installed())
 		tu_register("store-redis", redis_init, redis_cleanup, tests, GW_ARRAY_LEN(tests));
 	else
