@@ -19,7 +19,7 @@ WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
            -Wstrict-prototypes -Wwrite-strings
 HARDEN   = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 CPPFLAGS += -D_GNU_SOURCE -Ilib -Ipolicy -Icgi -DAIGW_SYSCONFDIR='"$(SYSCONFDIR)"'
-LDLIBS   = -lfcgi -lcurl -ljson-c -linih -lhiredis -lm
+LDLIBS   = -lfcgi -lcurl -ljson-c -linih -lhiredis -lcrypto -lm
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 B = build
@@ -30,7 +30,7 @@ else
 Q = @
 endif
 
-LIB_OBJ    = gw.o buf.o str.o sha256.o statefile.o
+LIB_OBJ    = gw.o buf.o str.o digest.o statefile.o
 POLICY_OBJ = policy.o auth.o block.o usage.o limit.o stats.o report.o rstore.o
 CGI_OBJ    = query.o request.o reply.o prompt.o openai.o sse.o balance.o relay.o metrics.o admin.o serve.o openai_route.o cgi_io.o
 CORE_OBJ   = $(LIB_OBJ) $(POLICY_OBJ) $(CGI_OBJ)
@@ -112,7 +112,7 @@ bench-limit: $(B)/limit-bench
 # ---- packages: the exact Debian 12 list the build and the tests need ----
 
 PACKAGES = build-essential curl python3 libfcgi-dev libfcgi-bin spawn-fcgi \
-           libcurl4-openssl-dev libjson-c-dev libinih-dev libcunit1-dev \
+           libcurl4-openssl-dev libssl-dev libjson-c-dev libinih-dev libcunit1-dev \
            lighttpd apache2 libapache2-mod-fcgid nginx multiwatch valgrind \
            libhiredis-dev redis-server chromium nodejs clang libclang-rt-14-dev wrk \
            $(if $(shell command -v npm 2>/dev/null),,npm)

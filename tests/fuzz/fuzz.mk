@@ -26,13 +26,13 @@ FUZZ_WARN     = -std=c11 -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-pr
                 -Wwrite-strings
 FUZZ_CFLAGS   = -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_LDLIBS   = -ljson-c -linih
+FUZZ_LDLIBS   = -ljson-c -linih -lcrypto
 FUZZ_HEADERS  = $(wildcard lib/*.h policy/*.h cgi/*.h)
 
 # The sources each target is built from, besides tests/fuzz/<target>.c.
 # (fuzz_policy.c compiles policy/policy.c itself, to keep its files in a sandbox.)
 FUZZ_SRC_fuzz_query  = cgi/query.c lib/str.c lib/gw.c
-FUZZ_SRC_fuzz_policy = lib/gw.c lib/str.c lib/sha256.c
+FUZZ_SRC_fuzz_policy = lib/gw.c lib/str.c lib/digest.c
 FUZZ_SRC_fuzz_body   = cgi/openai.c cgi/prompt.c lib/buf.c lib/str.c lib/gw.c
 FUZZ_SRC_fuzz_sse    = cgi/sse.c lib/buf.c lib/gw.c
 
