@@ -1,5 +1,6 @@
 /* report.c: fast usage-log summaries. */
 #include "report.h"
+#include "buf.h"
 #include "gw.h"
 #include "policy.h"
 #include "stats.h"
@@ -427,17 +428,11 @@ static void csv_field(FILE *out, const char *s)
 
 static void json_string(FILE *out, const char *s)
 {
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
+	struct gw_buf b = { 0 };
+
+	buf_json_string(&b, s, strlen(s));
+	fwrite(b.data, 1, b.len, out);
+	buf_free(&b);
 }
 
 static void print_row(const struct report *r, const struct report_group *g, enum report_format fmt,
