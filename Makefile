@@ -30,7 +30,7 @@ else
 Q = @
 endif
 
-LIB_OBJ    = gw.o buf.o str.o digest.o statefile.o
+LIB_OBJ    = gw.o buf.o str.o digest.o jsonc.o statefile.o
 POLICY_OBJ = policy.o auth.o block.o usage.o limit.o stats.o report.o rstore.o
 CGI_OBJ    = query.o request.o reply.o prompt.o openai.o sse.o balance.o relay.o metrics.o admin.o serve.o openai_route.o cgi_io.o
 CORE_OBJ   = $(LIB_OBJ) $(POLICY_OBJ) $(CGI_OBJ)
