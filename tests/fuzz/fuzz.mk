@@ -33,7 +33,7 @@ FUZZ_HEADERS  = $(wildcard lib/*.h policy/*.h cgi/*.h)
 # (fuzz_policy.c compiles policy/policy.c itself, to keep its files in a sandbox.)
 FUZZ_SRC_fuzz_query  = cgi/query.c lib/str.c lib/gw.c
 FUZZ_SRC_fuzz_policy = lib/gw.c lib/str.c lib/digest.c
-FUZZ_SRC_fuzz_body   = cgi/openai.c cgi/prompt.c lib/buf.c lib/str.c lib/gw.c
+FUZZ_SRC_fuzz_body   = cgi/openai.c cgi/prompt.c lib/buf.c lib/str.c lib/gw.c lib/jsonc.c
 FUZZ_SRC_fuzz_sse    = cgi/sse.c lib/buf.c lib/gw.c
 
 FUZZ_BINS   = $(addprefix $(B)/fuzz/,$(FUZZ_TARGETS))
