@@ -19,7 +19,12 @@ WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
            -Wstrict-prototypes -Wwrite-strings
 HARDEN   = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 CPPFLAGS += -D_GNU_SOURCE -Ilib -Ipolicy -Icgi -DAIGW_SYSCONFDIR='"$(SYSCONFDIR)"'
-LDLIBS   = -lfcgi -lcurl -ljson-c -linih -lhiredis -lm
+# The libraries each layer's archive needs, and what a front end links:
+# lib and policy need no libcurl and no libfcgi (aigwctl links only those).
+LIB_LDLIBS    = -ljson-c -lcrypto -lm
+POLICY_LDLIBS = -linih -lhiredis $(LIB_LDLIBS)
+LDLIBS        = -lfcgi -lcurl $(POLICY_LDLIBS)
+DEPFLAGS      = -MMD -MP
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 B = build
@@ -30,11 +35,18 @@ else
 Q = @
 endif
 
-LIB_OBJ    = gw.o buf.o str.o sha256.o statefile.o
+# Each layer is its own static archive: lib -> libgw.a, policy ->
+# libpolicy.a, cgi -> libcgi.a. A program names the archives of the layers
+# it uses (highest first) and the linker takes only the objects it needs.
+LIB_OBJ    = gw.o buf.o str.o digest.o jsonc.o statefile.o
 POLICY_OBJ = policy.o auth.o block.o usage.o limit.o stats.o report.o store.o store_file.o store_redis.o
 CGI_OBJ    = query.o request.o reply.o prompt.o openai.o sse.o balance.o relay.o metrics.o admin.o serve.o openai_route.o cgi_io.o
-CORE_OBJ   = $(LIB_OBJ) $(POLICY_OBJ) $(CGI_OBJ)
 UNIT_SRC   = $(wildcard tests/unit/*.c)
+UNIT_OBJ   = $(notdir $(UNIT_SRC:.c=.o))
+
+# the archives of a front end: cgi, policy and lib, or policy and lib
+ALL_A    = libcgi.a libpolicy.a libgw.a
+POLICY_A = libpolicy.a libgw.a
 
 vpath %.c lib policy cgi fcgi tools tests/unit tests/bench
 
@@ -42,13 +54,17 @@ PROGRAMS = $(B)/aigw.fcgi $(B)/aigw.cgi $(B)/aigwctl
 
 all: $(PROGRAMS)
 
-$(B)/obj/%.o: %.c $(wildcard */*.h) | $(B)/obj
+# Dependencies on headers: the .d files the compiler writes (-MMD -MP)
+# name the headers each object really includes.
+$(B)/obj/%.o: %.c | $(B)/obj
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CPPFLAGS) $(WARN) $(HARDEN) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(DEPFLAGS) $(WARN) $(HARDEN) $(CFLAGS) -c -o $@ $<
 
-$(B)/san/%.o: %.c $(wildcard */*.h) | $(B)/san
+$(B)/san/%.o: %.c | $(B)/san
 	@echo "  CC+SAN  $<"
-	$(Q)$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SAN) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(DEPFLAGS) $(WARN) -O1 -g $(SAN) -c -o $@ $<
+
+-include $(wildcard $(B)/obj/*.d $(B)/san/*.d)
 
 $(B)/obj $(B)/san:
 	$(Q)mkdir -p $@
@@ -60,39 +76,51 @@ $(B)/obj/gw.o $(B)/san/gw.o: $(B)/sysconfdir
 
 FORCE:
 
-$(B)/aigw.fcgi: $(addprefix $(B)/obj/,$(CORE_OBJ) fcgi_main.o)
+# the layers' archives, plain (build/obj) and with sanitizers (build/san)
+define layer_archive
+$(B)/obj/$(1): $(addprefix $(B)/obj/,$(2))
+	@echo "  AR      $$@"
+	$(Q)rm -f $$@ && $(AR) rcs $$@ $$^
+$(B)/san/$(1): $(addprefix $(B)/san/,$(2))
+	@echo "  AR+SAN  $$@"
+	$(Q)rm -f $$@ && $(AR) rcs $$@ $$^
+endef
+$(eval $(call layer_archive,libgw.a,$(LIB_OBJ)))
+$(eval $(call layer_archive,libpolicy.a,$(POLICY_OBJ)))
+$(eval $(call layer_archive,libcgi.a,$(CGI_OBJ)))
+
+$(B)/aigw.fcgi: $(addprefix $(B)/obj/,fcgi_main.o $(ALL_A))
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/aigw.cgi: $(addprefix $(B)/obj/,$(CORE_OBJ) cgi_main.o)
+$(B)/aigw.cgi: $(addprefix $(B)/obj/,cgi_main.o $(ALL_A))
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/aigwctl: $(addprefix $(B)/obj/,$(CORE_OBJ) aigwctl.o)
+# aigwctl uses the policy layer only: no relay, no libcurl, no libfcgi.
+$(B)/aigwctl: $(addprefix $(B)/obj/,aigwctl.o $(POLICY_A))
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(POLICY_LDLIBS)
 
-UNIT_OBJ = $(notdir $(UNIT_SRC:.c=.o))
-
-$(B)/unit-tests: $(addprefix $(B)/obj/,$(CORE_OBJ) $(UNIT_OBJ))
+$(B)/unit-tests: $(addprefix $(B)/obj/,$(UNIT_OBJ) $(ALL_A))
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcunit
 
-$(B)/unit-tests-san: $(addprefix $(B)/san/,$(CORE_OBJ) $(UNIT_OBJ))
+$(B)/unit-tests-san: $(addprefix $(B)/san/,$(UNIT_OBJ) $(ALL_A))
 	@echo "  LD+SAN  $@"
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS) -lcunit
 
-$(B)/aigw-san.fcgi: $(addprefix $(B)/san/,$(CORE_OBJ) fcgi_main.o)
+$(B)/aigw-san.fcgi: $(addprefix $(B)/san/,fcgi_main.o $(ALL_A))
 	@echo "  LD+SAN  $@"
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
-$(B)/store-bench: $(addprefix $(B)/obj/,$(CORE_OBJ) store_bench.o)
+$(B)/store-bench: $(addprefix $(B)/obj/,store_bench.o $(POLICY_A))
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(POLICY_LDLIBS)
 
-$(B)/limit-bench: $(addprefix $(B)/obj/,$(CORE_OBJ) limit_bench.o)
+$(B)/limit-bench: $(addprefix $(B)/obj/,limit_bench.o $(POLICY_A))
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(POLICY_LDLIBS)
 
 $(B)/bare-relay: tests/bench/bare_relay.c | $(B)/obj
 	@echo "  LD      $@"
@@ -112,7 +140,7 @@ bench-limit: $(B)/limit-bench
 # ---- packages: the exact Debian 12 list the build and the tests need ----
 
 PACKAGES = build-essential curl python3 libfcgi-dev libfcgi-bin spawn-fcgi \
-           libcurl4-openssl-dev libjson-c-dev libinih-dev libcunit1-dev \
+           libcurl4-openssl-dev libssl-dev libjson-c-dev libinih-dev libcunit1-dev \
            lighttpd apache2 libapache2-mod-fcgid nginx multiwatch valgrind \
            libhiredis-dev redis-server chromium nodejs clang libclang-rt-14-dev wrk \
            $(if $(shell command -v npm 2>/dev/null),,npm)

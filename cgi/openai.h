@@ -16,6 +16,14 @@
  * nests deeper than OPENAI_MAX_DEPTH, or is not UTF-8. */
 json_object *openai_parse(const char *s, size_t len);
 
+/* openai_parse() of a request body; when it is an object, the body's text
+ * is replaced by json-c's serialisation of it, so the upstream gets exactly
+ * what the gateway checked and priced: one value per key however often the
+ * client repeated it (json-c keeps the last), keys cut at a \u0000 as the
+ * gateway read them, numbers as json-c read them. Returns the object (the
+ * caller puts it) or NULL, as openai_parse(); the body is then unchanged. */
+json_object *openai_parse_body(struct gw_buf *body);
+
 struct openai_usage {
 	long long prompt_tokens;
 	long long completion_tokens;

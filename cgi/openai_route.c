@@ -104,7 +104,7 @@ static bool check_body(struct exchange *ex)
 {
 	json_object *model;
 
-	ex->json = openai_parse(ex->req.body.data, ex->req.body.len);
+	ex->json = openai_parse_body(&ex->req.body);
 	if (!ex->json || !json_object_is_type(ex->json, json_type_object))
 		return ex_refuse(ex, 400, "invalid_request_error", "invalid_json",
 				 "The request body must be a JSON object", "bad_request");

@@ -25,6 +25,31 @@ int buf_append(struct gw_buf *b, const void *p, size_t n)
 	return 0;
 }
 
+int buf_json_string(struct gw_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s, *end = s + n;
+	int rc = buf_append(b, "\"", 1);
+
+	for (; s < end && rc == 0; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+			continue;
+		rc |= buf_append(b, run, (size_t)(s - run));
+		if (c == '"' || c == '\\') {
+			char esc[2] = { '\\', (char)c };
+			rc |= buf_append(b, esc, 2);
+		} else {
+			char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+			rc |= buf_append(b, esc, 6);
+		}
+		run = s + 1;
+	}
+	if (rc == 0)
+		rc = buf_append(b, run, (size_t)(end - run));
+	return rc == 0 ? buf_append(b, "\"", 1) : -1;
+}
+
 int buf_puts(struct gw_buf *b, const char *s)
 {
 	return buf_append(b, s, strlen(s));

@@ -15,6 +15,12 @@ struct gw_buf {
 int buf_append(struct gw_buf *b, const void *p, size_t n);
 int buf_puts(struct gw_buf *b, const char *s);
 int buf_printf(struct gw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s[0..n) as a quoted JSON string: '"' and '\\' escaped with a
+ * backslash, the control bytes 0x00-0x1f and 0x7f as \u00XX, every other
+ * byte as it is (the caller checks UTF-8 where it matters). The one JSON
+ * string escaper of the tree. Returns 0, or -1 past the limit (then the
+ * buffer may hold part of the string). */
+int buf_json_string(struct gw_buf *b, const char *s, size_t n);
 /* Empties the buffer, keeping its memory. */
 void buf_reset(struct gw_buf *b);
 /* Frees the memory; the buffer is empty and reusable afterwards. */

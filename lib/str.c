@@ -107,22 +107,6 @@ bool str_contains(const char *hay, size_t haylen, const char *needle, size_t nle
 	return false;
 }
 
-bool str_equal_const_time(const void *a, size_t alen, const void *b, size_t blen)
-{
-	const volatile unsigned char *pa = a, *pb = b;
-	unsigned char diff = 0;
-	size_t n = alen > blen ? alen : blen;
-
-	/* Walk the longer length, reading in-bounds bytes only, so the time
-	 * depends on the lengths alone. */
-	for (size_t i = 0; i < n; i++) {
-		unsigned char x = i < alen ? pa[i] : 0;
-		unsigned char y = i < blen ? pb[i] : 0;
-		diff |= x ^ y;
-	}
-	return diff == 0 && alen == blen;
-}
-
 int str_hex_decode(const char *hex, unsigned char *out, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {

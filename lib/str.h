@@ -1,5 +1,5 @@
-/* str.h: byte-string helpers: percent-decoding, UTF-8 checks, searching,
- * constant-time comparison and hex. None of them allocate unless they say so. */
+/* str.h: byte-string helpers: percent-decoding, UTF-8 checks, searching and
+ * hex. None of them allocate unless they say so. */
 #ifndef GW_STR_H
 #define GW_STR_H
 
@@ -21,10 +21,6 @@ bool str_utf8_valid(const char *s, size_t n);
  * Returns true when found. An empty needle never matches. */
 bool str_contains(const char *hay, size_t haylen, const char *needle, size_t nlen,
 		  bool case_sensitive);
-
-/* Compares a[0..alen) with b[0..blen) in time that depends only on alen and blen,
- * not on where they differ. */
-bool str_equal_const_time(const void *a, size_t alen, const void *b, size_t blen);
 
 /* Decodes 2*n hex digits into out[n]; returns 0, or -1 on a non-hex digit. */
 int str_hex_decode(const char *hex, unsigned char *out, size_t n);

@@ -1,6 +1,6 @@
 /* auth.c: API key to consumer mapping, compared in constant time. */
 #include "auth.h"
-#include "str.h"
+#include "digest.h"
 
 #include <string.h>
 
@@ -33,10 +33,10 @@ enum auth_verdict auth_lookup(const struct gw_policy *p, const char *const *cand
 	}
 	if (!key)
 		return AUTH_NO_KEY;
-	sha256(key, strlen(key), digest);
+	gw_sha256(key, strlen(key), digest);
 	for (size_t i = 0; i < p->n_consumers; i++) {
 		const struct gw_consumer *c = p->consumers[i];
-		if (str_equal_const_time(digest, SHA256_LEN, c->credential_sha256, SHA256_LEN) &&
+		if (gw_memeq_ct(digest, c->credential_sha256, SHA256_LEN) &&
 		    !found)
 			found = c;
 	}
@@ -52,6 +52,6 @@ int auth_is_admin(const struct gw_policy *p, const char *key)
 
 	if (!p->has_admin_sha256 || !key || !*key)
 		return 0;
-	sha256(key, strlen(key), digest);
-	return str_equal_const_time(digest, SHA256_LEN, p->admin_sha256, SHA256_LEN);
+	gw_sha256(key, strlen(key), digest);
+	return gw_memeq_ct(digest, p->admin_sha256, SHA256_LEN);
 }

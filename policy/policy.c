@@ -381,7 +381,7 @@ static void keep_secret(const char *value, char **plain, size_t *len,
 	free(*plain);
 	*plain = gw_strdup(value);
 	*len = strlen(value);
-	sha256(value, *len, digest);
+	gw_sha256(value, *len, digest);
 	*has_digest = true;
 }
 

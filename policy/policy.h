@@ -10,7 +10,7 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include "sha256.h"
+#include "digest.h"
 
 /* A comma-separated list from the policy; strings owned by the list. */
 struct gw_list {

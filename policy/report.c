@@ -1,289 +1,108 @@
-/* report.c: fast usage-log summaries. */
+/* report.c: usage-log summaries; each line read with json-c. */
 #include "report.h"
+#include "buf.h"
 #include "gw.h"
+#include "jsonc.h"
 #include "policy.h"
 #include "stats.h"
 #include "str.h"
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- a scanner for flat JSON objects ---- */
+/* ---- reading one line with json-c ---- */
 
-struct scan {
-	const char *p, *end;
-	char *out, *out_end; /* scratch for decoded strings */
-};
-
-static void skip_ws(struct scan *s)
+/* A field's integer (a fraction is cut; below 0 and not a number read as 0). */
+static int64_t field_int(json_object *v)
 {
-	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\r' || *s->p == '\n'))
-		s->p++;
-}
+	int64_t n;
 
-/* Four hex digits at p; -1 when they are not. */
-static long hex4(const char *p)
-{
-	long v = 0;
-
-	for (int i = 0; i < 4; i++) {
-		char c = p[i];
-		int d = c >= '0' && c <= '9'   ? c - '0'
-			: c >= 'a' && c <= 'f' ? c - 'a' + 10
-			: c >= 'A' && c <= 'F' ? c - 'A' + 10
-					       : -1;
-		if (d < 0)
-			return -1;
-		v = v * 16 + d;
-	}
-	return v;
-}
-
-/* Decodes \uXXXX (and a following \uXXXX of a surrogate pair) at s->p,
- * just after the 'u', into UTF-8 at u8; returns its length, or 0 when
- * malformed. A lone surrogate becomes U+FFFD. */
-static int scan_unicode(struct scan *s, char u8[4])
-{
-	long cp;
-
-	if (s->end - s->p < 4 || (cp = hex4(s->p)) < 0)
+	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
 		return 0;
-	s->p += 4;
-	if (cp >= 0xd800 && cp <= 0xdbff && s->end - s->p >= 6 && s->p[0] == '\\' &&
-	    s->p[1] == 'u') {
-		long lo = hex4(s->p + 2);
-		if (lo >= 0xdc00 && lo <= 0xdfff) {
-			cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-			s->p += 6;
-		}
-	}
-	if (cp >= 0xd800 && cp <= 0xdfff)
-		cp = 0xfffd;
-	if (cp < 0x80) {
-		u8[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		u8[0] = (char)(0xc0 | (cp >> 6));
-		u8[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		u8[0] = (char)(0xe0 | (cp >> 12));
-		u8[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u8[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	u8[0] = (char)(0xf0 | (cp >> 18));
-	u8[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	u8[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	u8[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
+	n = json_object_get_int64(v);
+	return n < 0 ? 0 : n;
 }
 
-/* Decodes a string into scratch, with JSON's escapes; NULL when malformed
- * or when it does not fit (terminator included). */
-static const char *scan_string(struct scan *s)
+/* Decimal dollars as the log writes them ("0.00000285") to pico-USD, from
+ * the number's text as written (json-c keeps it), so no digit is lost. */
+static int64_t field_pico(json_object *v, bool *priced)
 {
-	char *start = s->out;
+	const char *t;
+	int64_t pico;
 
-	if (s->p >= s->end || *s->p != '"')
-		return NULL;
-	s->p++;
-	while (s->p < s->end && *s->p != '"') {
-		char u8[4];
-		int n = 1;
-
-		u8[0] = *s->p++;
-		if (u8[0] == '\\') {
-			if (s->p >= s->end)
-				return NULL;
-			switch (*s->p++) {
-			case '"':
-				u8[0] = '"';
-				break;
-			case '\\':
-				u8[0] = '\\';
-				break;
-			case '/':
-				u8[0] = '/';
-				break;
-			case 'b':
-				u8[0] = '\b';
-				break;
-			case 'f':
-				u8[0] = '\f';
-				break;
-			case 'n':
-				u8[0] = '\n';
-				break;
-			case 'r':
-				u8[0] = '\r';
-				break;
-			case 't':
-				u8[0] = '\t';
-				break;
-			case 'u':
-				if ((n = scan_unicode(s, u8)) == 0)
-					return NULL;
-				break;
-			default:
-				u8[0] = '?'; /* not JSON; kept as before */
-				break;
-			}
-		}
-		if (s->out_end - s->out <= n)
-			return NULL;
-		memcpy(s->out, u8, (size_t)n);
-		s->out += n;
-	}
-	if (s->p >= s->end || s->out >= s->out_end)
-		return NULL;
-	s->p++;
-	*s->out++ = '\0';
-	return start;
-}
-
-/* A number's text: [-]digits[.digits][e..] */
-static bool scan_number(struct scan *s, const char **text, size_t *len)
-{
-	const char *b = s->p;
-	while (s->p < s->end && strchr("+-0123456789.eE", *s->p))
-		s->p++;
-	*text = b;
-	*len = (size_t)(s->p - b);
-	return *len > 0;
-}
-
-static int64_t to_int(const char *t, size_t n)
-{
-	int64_t v = 0;
-	for (size_t i = 0; i < n && t[i] >= '0' && t[i] <= '9'; i++)
-		v = v * 10 + (t[i] - '0');
-	return v;
-}
-
-/* Decimal dollars as the log writes them ("0.00000285") to pico-USD. */
-static int64_t to_pico(const char *t, size_t n)
-{
-	char buf[48];
-	int64_t v;
-
-	if (n >= sizeof(buf))
+	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
 		return 0;
-	memcpy(buf, t, n);
-	buf[n] = '\0';
-	if (policy_parse_decimal(buf, 12, INT64_MAX / 2, &v) == 0)
-		return v;
-	return (int64_t)llround(strtod(buf, NULL) * 1e12); /* "2.85e-06" from other writers */
+	*priced = true;
+	t = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+	if (policy_parse_decimal(t, 12, INT64_MAX / 2, &pico) == 0)
+		return pico;
+	return (int64_t)llround(json_object_get_double(v) * 1e12); /* "2.85e-06" from other writers */
 }
 
-/* Which fields a report reads; the others are skipped without decoding. */
-static bool wanted(const char *key)
+/* Copies string field v into scratch; NULL when it does not fit. */
+static const char *field_str(json_object *v, char **scratch, char *end)
 {
-	switch (key[0]) {
-	case 't':
-		return strcmp(key, "ts") == 0;
-	case 'c':
-		return strcmp(key, "consumer") == 0 || strcmp(key, "completion_tokens") == 0 ||
-		       strcmp(key, "cost_usd") == 0;
-	case 'm':
-		return strcmp(key, "model") == 0;
-	case 's':
-		return strcmp(key, "status") == 0;
-	case 'p':
-		return strcmp(key, "prompt_tokens") == 0;
-	default:
-		return false;
-	}
+	size_t n = (size_t)json_object_get_string_len(v);
+	char *s = *scratch;
+
+	if ((size_t)(end - s) <= n)
+		return NULL;
+	memcpy(s, json_object_get_string(v), n);
+	s[n] = '\0';
+	*scratch = s + n + 1;
+	return s;
 }
 
-/* Skips a string value: to the closing quote, minding escapes. */
-static bool skip_string(struct scan *s)
+static int parse_with(struct json_tokener *tok, const char *line, size_t len,
+		      struct report_line *out, char *scratch, size_t scratch_len)
 {
-	if (s->p >= s->end || *s->p != '"')
-		return false;
-	for (s->p++; s->p < s->end; s->p++) {
-		if (*s->p == '\\')
-			s->p++;
-		else if (*s->p == '"') {
-			s->p++;
-			return true;
-		}
-	}
-	return false;
-}
+	json_object *o = jsonc_parse(tok, line, len), *v;
+	char *end = scratch + scratch_len;
+	int rc = -1;
 
-static void set_field(struct report_line *out, const char *key, const char *str, const char *num,
-		      size_t nlen)
-{
-	if (strcmp(key, "ts") == 0 && str)
-		snprintf(out->day, sizeof(out->day), "%.10s", str);
-	else if (strcmp(key, "consumer") == 0 && str)
-		out->consumer = str;
-	else if (strcmp(key, "model") == 0 && str)
-		out->model = str;
-	else if (strcmp(key, "status") == 0 && num)
-		out->status = (int)to_int(num, nlen);
-	else if (strcmp(key, "prompt_tokens") == 0 && num)
-		out->prompt_tokens = to_int(num, nlen);
-	else if (strcmp(key, "completion_tokens") == 0 && num)
-		out->completion_tokens = to_int(num, nlen);
-	else if (strcmp(key, "cost_usd") == 0 && num) {
-		out->cost_pico = to_pico(num, nlen);
-		out->priced = true;
-	}
+	memset(out, 0, sizeof(*out));
+	out->consumer = out->model = "";
+	if (!o || !json_object_is_type(o, json_type_object))
+		goto out;
+	if (!json_object_object_get_ex(o, "ts", &v) || !json_object_is_type(v, json_type_string) ||
+	    json_object_get_string_len(v) == 0)
+		goto out;
+	snprintf(out->day, sizeof(out->day), "%.10s", json_object_get_string(v));
+	if (json_object_object_get_ex(o, "consumer", &v) && json_object_is_type(v, json_type_string) &&
+	    !(out->consumer = field_str(v, &scratch, end)))
+		goto out;
+	if (json_object_object_get_ex(o, "model", &v) && json_object_is_type(v, json_type_string) &&
+	    !(out->model = field_str(v, &scratch, end)))
+		goto out;
+	if (json_object_object_get_ex(o, "status", &v))
+		out->status = (int)(field_int(v) > 999 ? 999 : field_int(v));
+	if (json_object_object_get_ex(o, "prompt_tokens", &v))
+		out->prompt_tokens = field_int(v);
+	if (json_object_object_get_ex(o, "completion_tokens", &v))
+		out->completion_tokens = field_int(v);
+	if (json_object_object_get_ex(o, "cost_usd", &v))
+		out->cost_pico = field_pico(v, &out->priced);
+	rc = 0;
+out:
+	json_object_put(o);
+	return rc;
 }
 
 int report_parse_line(const char *line, size_t len, struct report_line *out, char *scratch,
 		      size_t scratch_len)
 {
-	struct scan s = { line, line + len, scratch, scratch + scratch_len };
+	struct json_tokener *tok = json_tokener_new_ex(REPORT_MAX_DEPTH);
+	int rc;
 
-	memset(out, 0, sizeof(*out));
-	out->consumer = out->model = "";
-	skip_ws(&s);
-	if (s.p >= s.end || *s.p++ != '{')
+	if (!tok)
 		return -1;
-	for (;;) {
-		const char *key, *str = NULL, *num = NULL;
-		size_t nlen = 0;
-
-		skip_ws(&s);
-		if (!(key = scan_string(&s)))
-			return -1;
-		skip_ws(&s);
-		if (s.p >= s.end || *s.p++ != ':')
-			return -1;
-		skip_ws(&s);
-		if (s.p < s.end && *s.p == '"' && !wanted(key)) {
-			if (!skip_string(&s))
-				return -1;
-		} else if (s.p < s.end && *s.p == '"') {
-			if (!(str = scan_string(&s)))
-				return -1;
-		} else if (s.end - s.p >= 4 && memcmp(s.p, "null", 4) == 0) {
-			s.p += 4;
-		} else if (s.end - s.p >= 4 && memcmp(s.p, "true", 4) == 0) {
-			s.p += 4;
-		} else if (s.end - s.p >= 5 && memcmp(s.p, "false", 5) == 0) {
-			s.p += 5;
-		} else if (!scan_number(&s, &num, &nlen)) {
-			return -1;
-		}
-		set_field(out, key, str, num, nlen);
-		skip_ws(&s);
-		if (s.p < s.end && *s.p == ',') {
-			s.p++;
-			continue;
-		}
-		if (s.p < s.end && *s.p == '}')
-			break;
-		return -1;
-	}
-	return out->day[0] ? 0 : -1;
+	rc = parse_with(tok, line, len, out, scratch, scratch_len);
+	json_tokener_free(tok);
+	return rc;
 }
 
 /* ---- grouping ---- */
@@ -375,17 +194,23 @@ int report_read(struct report *r, FILE *f)
 	char *line = NULL, scratch[4096];
 	size_t cap = 0;
 	ssize_t n;
+	struct json_tokener *tok = json_tokener_new_ex(REPORT_MAX_DEPTH);
 
+	if (!tok) {
+		errno = ENOMEM;
+		return -1;
+	}
 	while ((n = getline(&line, &cap, f)) > 0) {
 		struct report_line l;
 		r->lines++;
-		if (report_parse_line(line, (size_t)n, &l, scratch, sizeof(scratch)) < 0) {
+		if (parse_with(tok, line, (size_t)n, &l, scratch, sizeof(scratch)) < 0) {
 			r->bad_lines++;
 			continue;
 		}
 		report_add(r, &l);
 	}
 	free(line);
+	json_tokener_free(tok);
 	return ferror(f) ? -1 : 0;
 }
 
@@ -427,17 +252,11 @@ static void csv_field(FILE *out, const char *s)
 
 static void json_string(FILE *out, const char *s)
 {
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
+	struct gw_buf b = { 0 };
+
+	buf_json_string(&b, s, strlen(s));
+	fwrite(b.data, 1, b.len, out);
+	buf_free(&b);
 }
 
 static void print_row(const struct report *r, const struct report_group *g, enum report_format fmt,

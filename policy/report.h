@@ -1,6 +1,6 @@
 /* report.h: summaries of the usage log (JSON Lines) for aigwctl usage:
- * grouped by consumer, model or day, over a date range, fast enough for
- * millions of lines (a scanner for the log's own flat objects, not a DOM). */
+ * grouped by consumer, model or day, over a date range; each line is read
+ * with json-c (one tokener reused over the whole log). */
 #ifndef GW_REPORT_H
 #define GW_REPORT_H
 
@@ -10,6 +10,9 @@
 
 enum report_by { REPORT_BY_CONSUMER, REPORT_BY_MODEL, REPORT_BY_DAY, REPORT_BY_CONSUMER_MODEL };
 enum report_format { REPORT_TABLE, REPORT_CSV, REPORT_JSON };
+
+/* Nesting depth accepted in a usage line (the gateway writes flat objects). */
+#define REPORT_MAX_DEPTH 16
 
 /* One parsed usage line: the fields a report needs. Strings point into a
  * scratch buffer valid until the next parse. */
@@ -24,7 +27,8 @@ struct report_line {
 	bool priced;
 };
 
-/* Parses one log line. Returns 0, or -1 when it is not a usage object. */
+/* Parses one log line: a JSON object with a string "ts". Returns 0, or -1
+ * when it is not one, or its strings do not fit in scratch. */
 int report_parse_line(const char *line, size_t len, struct report_line *out, char *scratch,
 		      size_t scratch_len);
 

@@ -1,7 +1,7 @@
 /* store.c: opens the store a policy names, and what both backends share. */
 #include "store.h"
 #include "gw.h"
-#include "sha256.h"
+#include "digest.h"
 #include "store_impl.h"
 #include "str.h"
 
@@ -67,7 +67,7 @@ void store_file_name(const char *key, char out[STORE_NAME_MAX])
 	return;
 hash:;
 	unsigned char d[SHA256_LEN];
-	sha256(key, strlen(key), d);
+	gw_sha256(key, strlen(key), d);
 	out[0] = '~';
 	str_hex_encode(d, SHA256_LEN, out + 1);
 }

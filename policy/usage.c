@@ -39,31 +39,13 @@ void usage_format_time(const struct timespec *ts, char out[32])
 	snprintf(out, 32, "%.19s.%03dZ", base, (int)((ts->tv_nsec / 1000000) % 1000));
 }
 
-/* Appends "key":"value" with the value escaped as JSON: quote, backslash
- * and control bytes; other bytes as they are (the values are names from the
- * policy, request ids, and models that passed the UTF-8 check). */
+/* Appends ,"key":"value" (the values are names from the policy, request
+ * ids, and models that passed the UTF-8 check). */
 static void add_str(struct gw_buf *b, const char *key, const char *v)
 {
-	static const char hex[] = "0123456789abcdef";
-	const char *run;
-
-	buf_printf(b, ",\"%s\":\"", key);
-	for (run = v = v ? v : ""; *v; v++) {
-		unsigned char c = (unsigned char)*v;
-		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
-			continue;
-		buf_append(b, run, (size_t)(v - run));
-		if (c == '"' || c == '\\') {
-			char esc[2] = { '\\', (char)c };
-			buf_append(b, esc, 2);
-		} else {
-			char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-			buf_append(b, esc, 6);
-		}
-		run = v + 1;
-	}
-	buf_append(b, run, (size_t)(v - run));
-	buf_append(b, "\"", 1);
+	v = v ? v : "";
+	buf_printf(b, ",\"%s\":", key);
+	buf_json_string(b, v, strlen(v));
 }
 
 char *usage_format(const struct usage_record *r)

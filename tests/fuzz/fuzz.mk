@@ -26,14 +26,13 @@ FUZZ_WARN     = -std=c11 -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-pr
                 -Wwrite-strings
 FUZZ_CFLAGS   = -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_LDLIBS   = -ljson-c -linih
-FUZZ_HEADERS  = $(wildcard lib/*.h policy/*.h cgi/*.h)
+FUZZ_LDLIBS   = -ljson-c -linih -lcrypto
 
 # The sources each target is built from, besides tests/fuzz/<target>.c.
 # (fuzz_policy.c compiles policy/policy.c itself, to keep its files in a sandbox.)
 FUZZ_SRC_fuzz_query  = cgi/query.c lib/str.c lib/gw.c
-FUZZ_SRC_fuzz_policy = lib/gw.c lib/str.c lib/sha256.c
-FUZZ_SRC_fuzz_body   = cgi/openai.c cgi/prompt.c lib/buf.c lib/str.c lib/gw.c
+FUZZ_SRC_fuzz_policy = lib/gw.c lib/str.c lib/digest.c
+FUZZ_SRC_fuzz_body   = cgi/openai.c cgi/prompt.c lib/buf.c lib/str.c lib/gw.c lib/jsonc.c
 FUZZ_SRC_fuzz_sse    = cgi/sse.c lib/buf.c lib/gw.c
 
 FUZZ_BINS   = $(addprefix $(B)/fuzz/,$(FUZZ_TARGETS))
@@ -47,11 +46,15 @@ $(B)/fuzz/fuzz_policy: $(FUZZ_SRC_fuzz_policy) policy/policy.c
 $(B)/fuzz/fuzz_body:   $(FUZZ_SRC_fuzz_body)
 $(B)/fuzz/fuzz_sse:    $(FUZZ_SRC_fuzz_sse)
 
-$(FUZZ_BINS): $(B)/fuzz/%: $(FUZZ_DIR)/%.c $(FUZZ_HEADERS)
+# $@.d (-MM -MP): the headers each target's sources really include
+$(FUZZ_BINS): $(B)/fuzz/%: $(FUZZ_DIR)/%.c
 	@mkdir -p $(@D)
 	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_CPPFLAGS) -MM -MP -MT $@ $(FUZZ_DIR)/$*.c $(FUZZ_SRC_$*) > $@.d
 	$(Q)$(CLANG) $(FUZZ_CPPFLAGS) $(FUZZ_WARN) $(FUZZ_CFLAGS) -o $@ \
 		$(FUZZ_DIR)/$*.c $(FUZZ_SRC_$*) $(FUZZ_LDLIBS)
+
+-include $(wildcard $(B)/fuzz/*.d)
 
 fuzz: $(FUZZ_RUNS)
 

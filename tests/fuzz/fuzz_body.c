@@ -1,6 +1,8 @@
 /* fuzz_body.c: libFuzzer target for request and answer bodies: openai_parse(),
- * openai_usage(), openai_strings() and openai_int() (cgi/openai.c) on the
- * input as JSON, and prompt_body() (cgi/prompt.c) on the input as a prompt.
+ * openai_parse_body() (duplicate keys), openai_scan(), openai_usage(),
+ * openai_strings() and openai_int() (cgi/openai.c) on the input as JSON, the
+ * same input as a form body (a JSON body sent with the form type), and
+ * prompt_body() (cgi/prompt.c) on the input as a prompt.
  * A prompt that prompt_body() accepts must come back as JSON that
  * openai_parse() accepts and that holds the prompt unchanged. */
 #include <json-c/json.h>
@@ -47,6 +49,48 @@ static void check_scan(const char *s, size_t size, json_object *o)
 	    parsed.total_tokens < 1000000000000000LL)
 		CHECK(scanned.total_tokens == parsed.total_tokens ||
 		      parsed.total_tokens == 0 || scanned.total_tokens == 0);
+}
+
+/* openai_parse_body: what the upstream gets is what was checked. The new
+ * text parses to an object whose text is the same again (so no key is left
+ * twice at any depth), and the block lists read the same strings from it. */
+static void check_body(const char *s, size_t size)
+{
+	struct gw_buf body = { 0 }, before = { 0 }, after = { 0 }, again = { 0 };
+	json_object *o, *o2;
+
+	buf_append(&body, s, size);
+	o = openai_parse_body(&body);
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		CHECK(body.len == size && memcmp(body.data, s, size) == 0);
+		goto out;
+	}
+	o2 = openai_parse(body.data, body.len);
+	CHECK(o2 != NULL);
+	openai_strings(o, &before);
+	openai_strings(o2, &after);
+	CHECK(before.len == after.len && memcmp(buf_str(&before), buf_str(&after), before.len) == 0);
+	buf_append(&again, body.data, body.len);
+	json_object_put(openai_parse_body(&again));
+	CHECK(again.len == body.len && memcmp(again.data, body.data, body.len) == 0);
+	json_object_put(o2);
+out:
+	json_object_put(o);
+	buf_free(&body);
+	buf_free(&before);
+	buf_free(&after);
+	buf_free(&again);
+}
+
+/* A JSON body sent with the form type: the gateway reads it both ways, as
+ * a form (percent-decoded, '+' as space) and as JSON; neither may fail. */
+static void check_form(const char *s, size_t size)
+{
+	size_t len = 0, invalid = 0;
+	char *decoded = str_percent_decode(s, size, true, &len, &invalid);
+
+	CHECK(decoded != NULL && len <= size);
+	free(decoded);
 }
 
 static void check_json(const char *s, size_t size)
@@ -109,6 +153,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *s = (const char *)data;
 
 	check_json(s, size);
+	check_body(s, size);
+	check_form(s, size);
 	check_prompt(GW_API_CHAT, "gpt-4o-mini", s, size);
 	check_prompt(GW_API_COMPLETIONS, NULL, s, size);
 	return 0;

@@ -16,7 +16,7 @@ int main(void)
 		return 2;
 	}
 	suite_str();
-	suite_sha256();
+	suite_digest();
 	suite_buf();
 	suite_policy();
 	suite_auth();

@@ -4,7 +4,7 @@
 #define AIGW_UNIT_SUITES_H
 
 void suite_str(void);
-void suite_sha256(void);
+void suite_digest(void);
 void suite_buf(void);
 void suite_policy(void);
 void suite_auth(void);

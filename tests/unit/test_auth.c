@@ -5,7 +5,7 @@
 #include "auth.h"
 #include "gw.h"
 #include "policy.h"
-#include "sha256.h"
+#include "digest.h"
 #include "str.h"
 #include "suites.h"
 #include "testutil.h"
@@ -20,7 +20,7 @@ static char *hex_sha256(const char *s)
 	unsigned char h[SHA256_LEN];
 	char *hex = gw_malloc(2 * SHA256_LEN + 1);
 
-	sha256(s, strlen(s), h);
+	gw_sha256(s, strlen(s), h);
 	str_hex_encode(h, SHA256_LEN, hex);
 	return hex;
 }

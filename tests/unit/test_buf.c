@@ -180,10 +180,52 @@ static void test_free_reuse(void)
 	CU_ASSERT_PTR_NULL(b.data);
 }
 
+static void json_is(const char *in, size_t n, const char *want, unsigned line)
+{
+	struct gw_buf b = { 0 };
+	char *exact = tu_exact(in, n); /* a read past n is caught */
+
+	CU_ASSERT_EQUAL(buf_json_string(&b, exact, n), 0);
+	tu_assert_str(buf_str(&b), want, "buf_json_string", line, __FILE__, "json_is");
+	buf_free(&b);
+	free(exact);
+}
+
+#define JSON_IS(in, want) json_is(in, sizeof(in) - 1, want, __LINE__)
+
+static void test_json_string(void)
+{
+	JSON_IS("", "\"\"");
+	JSON_IS("plain", "\"plain\"");
+	JSON_IS("a\"b\\c", "\"a\\\"b\\\\c\"");
+	JSON_IS("\n\r\t", "\"\\u000a\\u000d\\u0009\"");
+	JSON_IS("a\0b", "\"a\\u0000b\"");
+	JSON_IS("\x01\x1f\x20", "\"\\u0001\\u001f \"");
+	JSON_IS("del\x7f", "\"del\\u007f\"");
+	JSON_IS("\xc3\xa9\xe2\x82\xac", "\"\xc3\xa9\xe2\x82\xac\""); /* UTF-8 kept */
+	JSON_IS("</script>", "\"</script>\"");
+}
+
+static void test_json_string_limit(void)
+{
+	struct gw_buf b = { .limit = 8 };
+
+	CU_ASSERT_EQUAL(buf_json_string(&b, "abcdef", 6), 0); /* 8 bytes with the quotes */
+	buf_reset(&b);
+	CU_ASSERT_EQUAL(buf_json_string(&b, "abcdefg", 7), -1);
+	buf_reset(&b);
+	CU_ASSERT_EQUAL(buf_json_string(&b, "\x01", 1), 0);
+	buf_reset(&b);
+	CU_ASSERT_EQUAL(buf_json_string(&b, "\x01\x02", 2), -1);
+	buf_free(&b);
+}
+
 void suite_buf(void)
 {
 	static const struct tu_test tests[] = {
 		{ "empty buffer", test_empty, false },
+		{ "json_string: quotes, backslash, controls, 0x7f, UTF-8", test_json_string, false },
+		{ "json_string: the limit holds", test_json_string_limit, false },
 		{ "append and grow to 200 KB", test_append_grow, false },
 		{ "binary contents", test_binary, false },
 		{ "limit refusal leaves contents unchanged", test_limit, false },

@@ -343,7 +343,8 @@ static void test_strings(void)
 	buf_free(&b);
 }
 
-/* openai_scan: the DOM-less check of upstream answers */
+/* openai_scan: the DOM-less check of upstream answers (stricter than json-c
+ * 0.16, which takes [1.], a raw tab in a string, 'a' and NaN) */
 static void test_scan(void)
 {
 	static const char *const good[] = {
@@ -351,8 +352,9 @@ static void test_scan(void)
 		"{\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}",
 	};
 	static const char *const bad[] = {
-		"", "{", "{\"a\":}", "[1,]", "{\"a\":1,}", "[01]", "[1.]", "\"\\x\"",
-		"\"tab\there\"", "{} x", "[True]", "{'a':1}", "[NaN]", "\"\\u12\"",
+		"", "{", "{\"a\":}", "[1,]", "{\"a\":1,}", "[01]", "\"\\x\"", "{} x", "[True]",
+		"\"\\u12\"", "[1e]", "[.5]", "[+1]", "{\"a\" 1}", "{\"usage\":{\"prompt_tokens\":1}",
+		"[1.]", "\"tab\there\"", "{'a':1}", "[NaN]",
 	};
 	struct openai_usage u;
 	char deep[200];
@@ -371,11 +373,71 @@ static void test_scan(void)
 	CU_ASSERT_FALSE(openai_scan(deep, sizeof(deep), &u)); /* deeper than the limit */
 }
 
+/* openai_parse_body: the upstream gets what was checked, once per key. */
+static void body_is(const char *in, const char *want, unsigned line)
+{
+	struct gw_buf b = { 0 };
+	json_object *o;
+
+	buf_append(&b, in, strlen(in));
+	o = openai_parse_body(&b);
+	if (!want) {
+		CU_ASSERT_PTR_NULL(o);
+		tu_assert_str(buf_str(&b), in, "openai_parse_body left", line, __FILE__, "body_is");
+	} else {
+		CU_ASSERT_PTR_NOT_NULL(o);
+		tu_assert_str(buf_str(&b), want, "openai_parse_body", line, __FILE__, "body_is");
+	}
+	json_object_put(o);
+	buf_free(&b);
+}
+
+#define BODY_IS(in, want) body_is(in, want, __LINE__)
+
+static void test_parse_body(void)
+{
+	BODY_IS("{\"model\":\"allowed\",\"model\":\"forbidden\"}", "{\"model\":\"forbidden\"}");
+	BODY_IS("{\"model\":\"m\",\"stream\":false,\"max_tokens\":1,\"stream\":true,"
+		"\"max_tokens\":99}",
+		"{\"model\":\"m\",\"stream\":true,\"max_tokens\":99}");
+	BODY_IS("{\"stream_options\":{\"include_usage\":true,\"include_usage\":false}}",
+		"{\"stream_options\":{\"include_usage\":false}}");
+	BODY_IS("{\"messages\":[{\"content\":\"a\",\"content\":\"pass\\u0077ord\"}]}",
+		"{\"messages\":[{\"content\":\"password\"}]}");
+	/* keys json-c cuts at an escaped NUL: the upstream sees the cut key */
+	BODY_IS("{\"model\\u0000x\":\"a\",\"model\":\"b\"}", "{\"model\":\"b\"}");
+	/* numbers as the gateway read them; other bytes and order kept */
+	BODY_IS("{\"max_tokens\": 99999999999999999999999, \"t\": 0.50, \"u\":\"\\/\u00e9\"}",
+		"{\"max_tokens\":18446744073709551615,\"t\":0.50,\"u\":\"/\u00e9\"}");
+	BODY_IS(" {\"b\":1,\n\"a\":[1, 2]} ", "{\"b\":1,\"a\":[1,2]}");
+	/* not an object: left as it is, for the caller to refuse */
+	BODY_IS("[1,2]", "[1,2]");
+	BODY_IS("{\"a\":", NULL);
+	BODY_IS("{\"a\":\"\xff\"}", NULL);
+}
+
+static void test_parse_body_cap(void)
+{
+	struct gw_buf b = { .limit = 32 };
+	json_object *o;
+
+	buf_puts(&b, "{\"a\":1,\"a\":2}");
+	o = openai_parse_body(&b);
+	CU_ASSERT_PTR_NOT_NULL(o);
+	TU_STR(buf_str(&b), "{\"a\":2}");
+	CU_ASSERT_EQUAL(b.limit, 32); /* the cap stays */
+	json_object_put(o);
+	buf_free(&b);
+}
+
 void suite_openai(void)
 {
 	static const struct tu_test tests[] = {
 		{ "parse: objects and arrays", test_accepts, false },
 		{ "scan: validates and reads usage without a DOM", test_scan, false },
+		{ "parse_body: duplicate keys: the upstream gets what was checked", test_parse_body,
+		  false },
+		{ "parse_body: the body's cap is kept", test_parse_body_cap, false },
 		{ "parse: trailing whitespace accepted", test_trailing_whitespace, false },
 		{ "parse: trailing garbage refused", test_trailing_garbage, false },
 		{ "parse: truncated JSON refused", test_truncated, false },

@@ -11,7 +11,7 @@
 
 #include "gw.h"
 #include "policy.h"
-#include "sha256.h"
+#include "digest.h"
 #include "str.h"
 #include "suites.h"
 #include "testutil.h"
@@ -243,7 +243,7 @@ static void test_seed(void)
 	CU_ASSERT_TRUE(c->has_sha256);
 	{
 		unsigned char want[SHA256_LEN];
-		sha256("xxxxxx", 6, want);
+		gw_sha256("xxxxxx", 6, want);
 		CU_ASSERT_EQUAL(memcmp(c->credential_sha256, want, SHA256_LEN), 0);
 	}
 	CU_ASSERT_PTR_NOT_NULL(policy_consumer(p, "consumer2"));
@@ -509,7 +509,7 @@ static void test_err_credential_both(void)
 	unsigned char h[SHA256_LEN];
 	char *text;
 
-	sha256("k", 1, h);
+	gw_sha256("k", 1, h);
 	str_hex_encode(h, SHA256_LEN, hex);
 	text = gw_asprintf(BASE "[consumer c]\ncredential = k\ncredential_sha256 = %s\n", hex);
 	EXPECT_ERROR("e-both.ini", text, 8, "credential");
@@ -569,7 +569,7 @@ static void test_err_same_credential(void)
 			  "[consumer b]\ncredential = shared-key\n",
 		     9, "consumer");
 	/* The same key, once in plain and once as its hash. */
-	sha256("shared-key", 10, h);
+	gw_sha256("shared-key", 10, h);
 	str_hex_encode(h, SHA256_LEN, hex);
 	text = gw_asprintf(BASE "[consumer a]\ncredential = shared-key\n"
 				"[consumer b]\ncredential_sha256 = %s\n",

@@ -598,12 +598,13 @@ static void test_print_json(void)
 		snprintf(l.day, sizeof(l.day), "2026-11-26");
 		report_init(&r, REPORT_BY_MODEL, NULL, NULL);
 		l.consumer = "c";
-		l.model = "q\"b\\n\n\x01";
+		l.model = "q\"b\\n\n\x01\x7f";
 		report_add(&r, &l);
 		t = print(&r, REPORT_JSON);
+		CU_ASSERT_PTR_NOT_NULL(strstr(t, "\\u0001\\u007f")); /* one escaper: 0x7f too */
 		a = parse_json(t);
 		CU_ASSERT_FATAL(a != NULL);
-		TU_STR(jstr(json_object_array_get_idx(a, 0), "model"), "q\"b\\n\n\x01");
+		TU_STR(jstr(json_object_array_get_idx(a, 0), "model"), "q\"b\\n\n\x01\x7f");
 		json_object_put(a);
 		free(t);
 		report_free(&r);

@@ -1,4 +1,4 @@
-/* test_str.c: lib/str.h (percent-decoding, UTF-8, search, comparison, hex, logging). */
+/* test_str.c: lib/str.h (percent-decoding, UTF-8, search, hex, logging). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -263,35 +263,6 @@ static void test_contains_binary(void)
 	free(hay);
 }
 
-static void test_equal_const_time(void)
-{
-	CU_ASSERT_TRUE(str_equal_const_time("secret", 6, "secret", 6));
-	CU_ASSERT_FALSE(str_equal_const_time("secret", 6, "Secret", 6));
-	CU_ASSERT_FALSE(str_equal_const_time("secret", 6, "secreT", 6));
-	CU_ASSERT_FALSE(str_equal_const_time("secret", 6, "secret2", 7));
-	CU_ASSERT_FALSE(str_equal_const_time("secret2", 7, "secret", 6));
-	CU_ASSERT_FALSE(str_equal_const_time("abc", 3, "abc\0", 4)); /* zero padding is not equal */
-	CU_ASSERT_FALSE(str_equal_const_time("abc\0", 4, "abc", 3));
-	CU_ASSERT_TRUE(str_equal_const_time("", 0, "", 0));
-	CU_ASSERT_FALSE(str_equal_const_time("", 0, "a", 1));
-	CU_ASSERT_FALSE(str_equal_const_time("a", 1, "", 0));
-	CU_ASSERT_FALSE(str_equal_const_time("\0", 1, "", 0));
-	CU_ASSERT_TRUE(str_equal_const_time("a\0b", 3, "a\0b", 3));
-	CU_ASSERT_FALSE(str_equal_const_time("a\0b", 3, "a\0c", 3));
-}
-
-static void test_equal_const_time_bounds(void)
-{
-	/* Exact-size buffers: the comparison must not read past either one. */
-	char *a = tu_exact("0123456789", 10), *b = tu_exact("0123", 4);
-
-	CU_ASSERT_FALSE(str_equal_const_time(a, 10, b, 4));
-	CU_ASSERT_FALSE(str_equal_const_time(b, 4, a, 10));
-	CU_ASSERT_TRUE(str_equal_const_time(a, 4, b, 4));
-	free(a);
-	free(b);
-}
-
 static void test_hex_round_trip(void)
 {
 	unsigned char all[256], back[256];
@@ -414,8 +385,6 @@ void suite_str(void)
 		{ "contains: case, start, end, longer needle", test_contains, false },
 		{ "contains: empty needle never matches", test_contains_empty_needle, false },
 		{ "contains: NUL bytes and ASCII-only folding", test_contains_binary, false },
-		{ "equal_const_time: equal, different, lengths, empty", test_equal_const_time, false },
-		{ "equal_const_time: reads in bounds only", test_equal_const_time_bounds, false },
 		{ "hex: encode/decode round trip", test_hex_round_trip, false },
 		{ "hex: bad digits refused", test_hex_bad_digits, false },
 		{ "ieq", test_ieq, false },

@@ -1,9 +1,10 @@
-/* test_sha256.c: lib/sha256.h against FIPS 180-4 vectors and sha256sum(1). */
+/* test_digest.c: lib/digest.h: SHA-256 against FIPS 180-4 vectors and sha256sum(1),
+ * and the constant-time comparison. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "gw.h"
-#include "sha256.h"
+#include "digest.h"
 #include "str.h"
 #include "suites.h"
 #include "testutil.h"
@@ -16,7 +17,7 @@ static void check_digest(const void *data, size_t n, const char *want_hex, unsig
 	char *copy = tu_exact(data, n);
 
 	memset(out, 0, sizeof(out));
-	sha256(copy, n, out);
+	gw_sha256(copy, n, out);
 	str_hex_encode(out, SHA256_LEN, hex);
 	tu_assert_str(hex, want_hex, "sha256 digest", line, __FILE__, __func__);
 	free(copy);
@@ -100,7 +101,23 @@ static void test_binary(void)
 		     __LINE__);
 }
 
-void suite_sha256(void)
+static void test_memeq_ct(void)
+{
+	/* Exact-size buffers: the comparison must not read past n. */
+	char *a = tu_exact("secret", 6), *b = tu_exact("secreT", 6);
+
+	CU_ASSERT_TRUE(gw_memeq_ct(a, "secret", 6));
+	CU_ASSERT_FALSE(gw_memeq_ct(a, b, 6));
+	CU_ASSERT_TRUE(gw_memeq_ct(a, b, 5));
+	CU_ASSERT_FALSE(gw_memeq_ct("Secret", a, 6));
+	CU_ASSERT_TRUE(gw_memeq_ct("a\0b", "a\0b", 3));
+	CU_ASSERT_FALSE(gw_memeq_ct("a\0b", "a\0c", 3));
+	CU_ASSERT_TRUE(gw_memeq_ct("", "", 0));
+	free(a);
+	free(b);
+}
+
+void suite_digest(void)
 {
 	static const struct tu_test tests[] = {
 		{ "empty message", test_empty, false },
@@ -110,6 +127,7 @@ void suite_sha256(void)
 		{ "one million 'a'", test_million_a, false },
 		{ "lengths 55, 56, 63, 64, 65, 119, 120, 128", test_padding_boundaries, false },
 		{ "binary input with NUL bytes", test_binary, false },
+		{ "memeq_ct: equal, different, NUL bytes, empty", test_memeq_ct, false },
 	};
-	tu_register("sha256", NULL, NULL, tests, GW_ARRAY_LEN(tests));
+	tu_register("digest", NULL, NULL, tests, GW_ARRAY_LEN(tests));
 }
