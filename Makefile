@@ -32,7 +32,7 @@ endif
 
 LIB_OBJ    = gw.o buf.o str.o sha256.o statefile.o
 POLICY_OBJ = policy.o auth.o block.o usage.o limit.o stats.o report.o rstore.o store_shim.o
-CGI_OBJ    = query.o request.o reply.o prompt.o openai.o sse.o balance.o relay.o metrics.o admin.o serve.o openai_route.o cgi_io.o
+CGI_OBJ    = query.o request.o reply.o prompt.o openai.o sse.o balance.o relay.o metrics.o exchange.o admin.o prompt_route.o openai_route.o modes.o serve.o cgi_io.o
 CORE_OBJ   = $(LIB_OBJ) $(POLICY_OBJ) $(CGI_OBJ)
 UNIT_SRC   = $(wildcard tests/unit/*.c)
 
