@@ -262,10 +262,11 @@ static bool blocked_headers(struct exchange *ex, const char **entry)
 }
 
 /* The body lists see the raw body and the text behind its encoding: a
- * form percent-decoded, or a JSON body's string values. */
+ * form percent-decoded, and the string values (escapes undone) of a body
+ * the mode parsed as JSON, whatever its Content-Type says. */
 static bool blocked_body(struct exchange *ex, const char **entry)
 {
-	struct block_text texts[2];
+	struct block_text texts[3];
 	struct gw_buf strings = { 0 };
 	char *decoded = NULL;
 	size_t n = 0;
@@ -278,7 +279,8 @@ static bool blocked_body(struct exchange *ex, const char **entry)
 		decoded = str_percent_decode(ex->req.body.data, ex->req.body.len, true,
 					     &texts[n].len, NULL);
 		texts[n++].s = decoded;
-	} else if (ex->json) {
+	}
+	if (ex->json) {
 		openai_strings(ex->json, &strings);
 		texts[n++] = (struct block_text){ buf_str(&strings), strings.len };
 	}
