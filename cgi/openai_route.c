@@ -306,6 +306,7 @@ static int stream_data(void *ctx, const char *p, size_t n)
 static void stream_end(struct exchange *ex, struct relay_result *res)
 {
 	struct oa_state *oa = state(ex);
+
 	if (res->err == GW_OK)
 		sse_finish(&oa->sse_parser); /* a cut stream's half event is not passed on */
 	if (!ex->usage_found) {
@@ -395,6 +396,7 @@ static const char *body_for(struct exchange *ex, const struct gw_upstream *u, si
 void openai_serve(struct exchange *ex)
 {
 	struct oa_state *oa = state(ex);
+
 	if (!endpoints[oa->ep].has_body) {
 		if (ex_limit(ex, 0))
 			serve_models(ex);
