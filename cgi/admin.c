@@ -1,12 +1,13 @@
 /* admin.c: the admin endpoints under every route: <path>/_aigw/health (open),
  * <path>/_aigw/usage and <path>/_aigw/metrics (admin_key). Their numbers come
  * from the shared stats store, so they are totals over every process. */
+#include "admin.h"
 #include "auth.h"
-#include "exchange.h"
 #include "gw.h"
 #include "limit.h"
 #include "metrics.h"
 #include "query.h"
+#include "store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,15 +55,18 @@ static void format_day(int64_t ms, char out[16])
 static struct stats_row *table_rows(struct exchange *ex, const char *name, size_t *n,
 				    struct stats_header *h)
 {
-	struct stats_file f;
-	struct stats_row *rows;
+	struct gw_store *st = ex->proc->store;
+	struct stats_row *rows = NULL;
 
-	if (ex->proc->has_redis)
-		return rstore_rows(&ex->proc->redis, name, n, h);
-	if (stats_open_read(ex->policy->state_dir, name, &f) < 0)
+	if (store_rows(st, name, &rows, n, h) != GW_OK) {
+		gw_log("usage totals %s cannot be read: %s", name, st->err);
+		*n = 0;
 		return NULL;
-	rows = stats_snapshot(&f, n, h);
-	stats_file_close(&f);
+	}
+	if (st->note[0]) {
+		gw_log("%s", st->note);
+		st->note[0] = '\0';
+	}
 	return rows;
 }
 

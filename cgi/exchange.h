@@ -1,5 +1,6 @@
 /* exchange.h: one request's state while it walks the pipeline, and the
- * steps the prompt and OpenAI modes share. Private to the responder. */
+ * steps every mode shares (refuse, limit, call, relay, account, record).
+ * exchange.c calls no mode and nothing of serve.c. Private to the responder. */
 #ifndef GW_EXCHANGE_H
 #define GW_EXCHANGE_H
 
@@ -8,10 +9,10 @@
 #include <stdint.h>
 
 #include "limit.h"
+#include "proc.h"
 #include "relay.h"
 #include "reply.h"
 #include "request.h"
-#include "serve.h"
 
 /* Everything one request needs while it walks the pipeline. */
 struct exchange {
@@ -21,6 +22,7 @@ struct exchange {
 	struct gw_reply reply;
 	const struct gw_route *route;
 	const struct gw_consumer *consumer;
+	enum gw_error_style errors; /* the shape of the gateway's own errors (the mode's) */
 	const char *subpath; /* the path below the route's prefix */
 	const char *model;
 	const char *upstream;
@@ -28,9 +30,8 @@ struct exchange {
 	struct timespec start;
 	char request_id[48];
 	bool stream;
-	json_object *json;  /* the parsed request body (openai mode) */
-	const char *prompt; /* prompt mode: the prompt text */
-	size_t prompt_len;
+	json_object *json;  /* the parsed request body, when the mode reads JSON */
+	void *mode_state;   /* the mode's per-request state, owned by the mode */
 	struct limit_ticket ticket;
 	bool answered_ok;   /* the upstream answered 2xx */
 	bool usage_found;   /* ... with a usage object */
@@ -49,10 +50,13 @@ void gw_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Milliseconds since the epoch. */
 int64_t gw_now_ms(void);
 
-/* The gateway answers by itself with an OpenAI-shaped error; reason goes to
- * the usage log. Returns false, so steps can "return ex_refuse(...)". */
+/* The gateway answers by itself with an error in ex->errors' shape; reason
+ * goes to the usage log. Returns false, so steps can "return ex_refuse(...)". */
 bool ex_refuse(struct exchange *ex, int status, const char *type, const char *code,
 	       const char *message, const char *reason);
+
+/* The route's blocked answer: list and entry go to the error log. Returns false. */
+bool ex_refuse_blocked(struct exchange *ex, const char *list, const char *entry);
 
 /* Admits the request into its windows, reserving estimate tokens; on refusal
  * the answer (429 or 503) is sent and false returned. */
@@ -85,13 +89,8 @@ void ex_call_upstream(struct exchange *ex, const char *method, const char *path,
 /* True for application/x-www-form-urlencoded. */
 bool ex_is_form(const char *content_type);
 
-/* Admin endpoints under a route (admin.c): <path>/_aigw/health, usage,
- * metrics. Returns false when the path is not one of them. */
-bool serve_admin(struct exchange *ex);
-
-/* OpenAI mode (openai_route.c): parses and checks the JSON body (before the
- * block step), then serves the endpoint. */
-bool openai_prepare(struct exchange *ex);
-void serve_openai(struct exchange *ex);
+/* After the answer: prices it from the [model] table, settles the
+ * reservation, adds the request to the usage totals and the usage log. */
+void ex_finish(struct exchange *ex);
 
 #endif

@@ -2,7 +2,7 @@
  * path, with the caller's key swapped for the upstream's, model allow lists,
  * and Server-Sent Events relayed event by event. */
 #include "balance.h"
-#include "exchange.h"
+#include "modes.h"
 #include "gw.h"
 #include "openai.h"
 #include "sse.h"
@@ -36,7 +36,8 @@ static const struct oa_def endpoints[OA__MAX] = {
 	{ "/models/", "GET", false, false },          /* OA_MODEL: /models/{id} */
 };
 
-/* Per-request state of OpenAI mode, kept in the exchange's json owner. */
+/* Per-request state of OpenAI mode: ex->mode_state, made by openai_prepare
+ * and freed by openai_cleanup. */
 struct oa_state {
 	enum oa_endpoint ep;
 	const char *model_id; /* OA_MODEL: the id in the path */
@@ -45,13 +46,16 @@ struct oa_state {
 	bool sse;             /* the streamed answer is text/event-stream */
 	size_t content_bytes; /* streamed completion text seen, for a cut stream */
 	struct sse_parser sse_parser;
-	struct exchange *ex;
 };
 
-static struct oa_state oa; /* one request at a time per process */
+static struct oa_state *state(const struct exchange *ex)
+{
+	return ex->mode_state;
+}
 
 static bool find_endpoint(struct exchange *ex)
 {
+	struct oa_state *oa = state(ex);
 	const char *sub = ex->subpath;
 
 	for (int i = 0; i < OA__MAX; i++) {
@@ -61,7 +65,7 @@ static bool find_endpoint(struct exchange *ex)
 					   : strcmp(sub, d->path) == 0;
 		if (!match)
 			continue;
-		oa.ep = (enum oa_endpoint)i;
+		oa->ep = (enum oa_endpoint)i;
 		if (strcmp(ex->req.method, d->method) != 0) {
 			reply_header(&ex->reply, "Allow", d->method);
 			return ex_refuse(ex, 405, "invalid_request_error", "method_not_allowed",
@@ -102,6 +106,7 @@ static bool refuse_model(struct exchange *ex)
 /* Checks the JSON body: an object, a string model (or the upstream's default). */
 static bool check_body(struct exchange *ex)
 {
+	struct oa_state *oa = state(ex);
 	json_object *model;
 
 	ex->json = openai_parse_body(&ex->req.body);
@@ -114,7 +119,7 @@ static bool check_body(struct exchange *ex)
 					 "The request names no model", "bad_request");
 		json_object_object_add(ex->json, "model",
 				       json_object_new_string(ex->route->upstream->model));
-		oa.changed = true;
+		oa->changed = true;
 	} else if (!json_object_is_type(model, json_type_string)) {
 		return ex_refuse(ex, 400, "invalid_request_error", "invalid_model",
 				 "model must be a string", "bad_request");
@@ -130,41 +135,43 @@ static bool check_body(struct exchange *ex)
  * the extra usage event is dropped again when the caller did not ask. */
 static void prepare_stream(struct exchange *ex)
 {
+	struct oa_state *oa = state(ex);
 	json_object *v, *opts;
 
-	if (!endpoints[oa.ep].can_stream || !json_object_object_get_ex(ex->json, "stream", &v) ||
+	if (!endpoints[oa->ep].can_stream || !json_object_object_get_ex(ex->json, "stream", &v) ||
 	    !json_object_get_boolean(v))
 		return;
 	ex->stream = true;
 	if (json_object_object_get_ex(ex->json, "stream_options", &opts) &&
 	    json_object_is_type(opts, json_type_object)) {
-		oa.caller_usage = json_object_object_get_ex(opts, "include_usage", &v) &&
+		oa->caller_usage = json_object_object_get_ex(opts, "include_usage", &v) &&
 				  json_object_get_boolean(v);
 	} else {
 		opts = json_object_new_object();
 		json_object_object_add(ex->json, "stream_options", opts);
 	}
-	if (!oa.caller_usage) {
+	if (!oa->caller_usage) {
 		json_object_object_add(opts, "include_usage", json_object_new_boolean(1));
-		oa.changed = true;
+		oa->changed = true;
 	}
 }
 
 bool openai_prepare(struct exchange *ex)
 {
-	memset(&oa, 0, sizeof(oa));
-	oa.ex = ex;
+	struct oa_state *oa = gw_calloc(1, sizeof(*oa));
+
+	ex->mode_state = oa;
 	if (!find_endpoint(ex))
 		return false;
-	if (oa.ep == OA_MODEL) {
-		oa.model_id = ex->subpath + strlen(endpoints[OA_MODEL].path);
-		if (!model_id_ok(oa.model_id))
+	if (oa->ep == OA_MODEL) {
+		oa->model_id = ex->subpath + strlen(endpoints[OA_MODEL].path);
+		if (!model_id_ok(oa->model_id))
 			return ex_refuse(ex, 404, "invalid_request_error", "model_not_found",
 					 "No such model", "bad_request");
-		ex->model = oa.model_id;
-		return model_allowed(ex, oa.model_id) ? true : refuse_model(ex);
+		ex->model = oa->model_id;
+		return model_allowed(ex, oa->model_id) ? true : refuse_model(ex);
 	}
-	if (!endpoints[oa.ep].has_body)
+	if (!endpoints[oa->ep].has_body)
 		return true;
 	if (!check_body(ex))
 		return false;
@@ -206,11 +213,12 @@ static void filter_models(struct exchange *ex, struct relay_result *res)
 
 static void serve_models(struct exchange *ex)
 {
+	struct oa_state *oa = state(ex);
 	struct relay_result res = { 0 };
 	char path[300];
 
-	if (oa.ep == OA_MODEL)
-		snprintf(path, sizeof(path), "/models/%s", oa.model_id);
+	if (oa->ep == OA_MODEL)
+		snprintf(path, sizeof(path), "/models/%s", oa->model_id);
 	else
 		snprintf(path, sizeof(path), "/models");
 	ex_call(ex, "GET", path, NULL, NULL, &res);
@@ -228,6 +236,7 @@ static const char *body_for(struct exchange *ex, const struct gw_upstream *u, si
  * the event is the usage-only chunk the caller did not ask for. */
 static bool inspect_chunk(struct exchange *ex, const char *data, size_t len)
 {
+	struct oa_state *oa = state(ex);
 	json_object *chunk, *choices, *v;
 	bool usage_only = false;
 
@@ -248,13 +257,13 @@ static bool inspect_chunk(struct exchange *ex, const char *data, size_t len)
 			json_object *c = json_object_array_get_idx(choices, i), *delta, *t;
 			if (json_object_object_get_ex(c, "delta", &delta) &&
 			    json_object_object_get_ex(delta, "content", &t))
-				oa.content_bytes += (size_t)json_object_get_string_len(t);
+				oa->content_bytes += (size_t)json_object_get_string_len(t);
 			else if (json_object_object_get_ex(c, "text", &t))
-				oa.content_bytes += (size_t)json_object_get_string_len(t);
+				oa->content_bytes += (size_t)json_object_get_string_len(t);
 		}
 	}
 	json_object_put(chunk);
-	return usage_only && !oa.caller_usage;
+	return usage_only && !oa->caller_usage;
 }
 
 static int on_event(void *ctx, const char *data, size_t len, bool has_data, const char *raw,
@@ -270,9 +279,10 @@ static int on_event(void *ctx, const char *data, size_t len, bool has_data, cons
 static int stream_begin(void *ctx, long status, const char *content_type)
 {
 	struct exchange *ex = ctx;
+	struct oa_state *oa = state(ex);
 
-	oa.sse = strncasecmp(content_type, "text/event-stream", 17) == 0;
-	if (!oa.sse)
+	oa->sse = strncasecmp(content_type, "text/event-stream", 17) == 0;
+	if (!oa->sse)
 		return 1; /* no stream after all: checked and relayed as a whole */
 	reply_header(&ex->reply, "Cache-Control", "no-cache");
 	reply_header(&ex->reply, "X-Accel-Buffering", "no");
@@ -285,20 +295,23 @@ static int stream_begin(void *ctx, long status, const char *content_type)
  * went away; -2 when the upstream sent an event too large to relay. */
 static int stream_data(void *ctx, const char *p, size_t n)
 {
-	(void)ctx;
-	if (sse_feed(&oa.sse_parser, p, n) == 0)
+	struct oa_state *oa = state(ctx);
+
+	if (sse_feed(&oa->sse_parser, p, n) == 0)
 		return 0;
-	return oa.sse_parser.too_big ? -2 : -1;
+	return oa->sse_parser.too_big ? -2 : -1;
 }
 
 /* After a stream: account what was seen when the usage event never came. */
 static void stream_end(struct exchange *ex, struct relay_result *res)
 {
+	struct oa_state *oa = state(ex);
+
 	if (res->err == GW_OK)
-		sse_finish(&oa.sse_parser); /* a cut stream's half event is not passed on */
+		sse_finish(&oa->sse_parser); /* a cut stream's half event is not passed on */
 	if (!ex->usage_found) {
 		ex->prompt_tokens = limit_estimate_tokens(ex->req.body.len);
-		ex->completion_tokens = limit_estimate_tokens(oa.content_bytes);
+		ex->completion_tokens = limit_estimate_tokens(oa->content_bytes);
 		ex->total_tokens = ex->prompt_tokens + ex->completion_tokens;
 	}
 	ex->answered_ok = res->err == GW_OK;
@@ -306,7 +319,7 @@ static void stream_end(struct exchange *ex, struct relay_result *res)
 		ex->reason = "client_gone";
 		gw_log("request %s: the client went away mid-stream; upstream transfer stopped",
 		       ex->request_id);
-	} else if (oa.sse_parser.too_big) {
+	} else if (oa->sse_parser.too_big) {
 		ex->reason = "stream_cut";
 		gw_log("request %s: upstream %s sent an event over %u bytes; stream stopped",
 		       ex->request_id, ex->upstream, SSE_MAX_EVENT);
@@ -319,27 +332,29 @@ static void stream_end(struct exchange *ex, struct relay_result *res)
 
 static void call_streaming(struct exchange *ex)
 {
+	struct oa_state *oa = state(ex);
 	struct relay_result res = { 0 };
 	struct relay_sink sink = { ex, stream_begin, stream_data };
 
-	sse_init(&oa.sse_parser, on_event, ex);
-	ex_call(ex, "POST", endpoints[oa.ep].path, body_for, &sink, &res);
+	sse_init(&oa->sse_parser, on_event, ex);
+	ex_call(ex, "POST", endpoints[oa->ep].path, body_for, &sink, &res);
 	ex->upstream_ms = (long long)(res.seconds * 1000);
 	ex->upstream_us = (int64_t)(res.seconds * 1e6);
 	if (res.began)
 		stream_end(ex, &res);
 	else
 		ex_relay_answer(ex, &res);
-	sse_free(&oa.sse_parser);
+	sse_free(&oa->sse_parser);
 	relay_result_free(&res);
 }
 /* ---- POST endpoints ---- */
 
 static long long estimate_tokens(struct exchange *ex)
 {
+	struct oa_state *oa = state(ex);
 	long long out = 0;
 
-	if (oa.ep != OA_EMBEDDINGS) {
+	if (oa->ep != OA_EMBEDDINGS) {
 		out = openai_int(ex->json, "max_completion_tokens", -1);
 		if (out < 0)
 			out = openai_int(ex->json, "max_tokens", ex->policy->default_max_tokens);
@@ -354,10 +369,11 @@ static long long estimate_tokens(struct exchange *ex)
 static const char *body_for(struct exchange *ex, const struct gw_upstream *u, size_t *len,
 			    char **owned)
 {
+	struct oa_state *oa = state(ex);
 	const char *model = balance_model(u, ex->model);
 	const char *text;
 
-	if (!oa.changed && strcmp(model, ex->model) == 0) {
+	if (!oa->changed && strcmp(model, ex->model) == 0) {
 		*len = ex->req.body.len;
 		return ex->req.body.data;
 	}
@@ -377,9 +393,11 @@ static const char *body_for(struct exchange *ex, const struct gw_upstream *u, si
 	return text;
 }
 
-void serve_openai(struct exchange *ex)
+void openai_serve(struct exchange *ex)
 {
-	if (!endpoints[oa.ep].has_body) {
+	struct oa_state *oa = state(ex);
+
+	if (!endpoints[oa->ep].has_body) {
 		if (ex_limit(ex, 0))
 			serve_models(ex);
 		return;
@@ -389,5 +407,11 @@ void serve_openai(struct exchange *ex)
 	if (ex->stream)
 		call_streaming(ex);
 	else
-		ex_call_upstream(ex, "POST", endpoints[oa.ep].path, body_for);
+		ex_call_upstream(ex, "POST", endpoints[oa->ep].path, body_for);
+}
+
+void openai_cleanup(struct exchange *ex)
+{
+	free(ex->mode_state);
+	ex->mode_state = NULL;
 }

@@ -139,21 +139,57 @@ int reply_send(struct gw_reply *r, int status, const char *content_type, const c
 	return reply_write(r, body, len, false);
 }
 
-int reply_error(struct gw_reply *r, int status, const char *type, const char *code,
-		const char *message)
+const char *reply_anthropic_type(int status, const char *code)
+{
+	if (code && strcmp(code, "request_blocked") == 0)
+		return "invalid_request_error";
+	switch (status) {
+	case 401: return "authentication_error";
+	case 403: return "permission_error";
+	case 404: return "not_found_error";
+	case 413: return "request_too_large";
+	case 429: return "rate_limit_error";
+	}
+	return status >= 500 ? "api_error" : "invalid_request_error";
+}
+
+void reply_error_json(struct gw_buf *out, enum gw_error_style style, int status,
+		      const char *type, const char *code, const char *message)
 {
 	json_object *root = json_object_new_object();
 	json_object *err = json_object_new_object();
-	const char *text;
+
+	if (style == GW_ERRORS_ANTHROPIC) {
+		json_object_object_add(root, "type", json_object_new_string("error"));
+		json_object_object_add(err, "type",
+				       json_object_new_string(reply_anthropic_type(status, code)));
+		json_object_object_add(err, "message", json_object_new_string(message));
+	} else {
+		json_object_object_add(err, "message", json_object_new_string(message));
+		json_object_object_add(err, "type", json_object_new_string(type));
+		json_object_object_add(err, "code", code ? json_object_new_string(code) : NULL);
+	}
+	json_object_object_add(root, "error", err);
+	buf_reset(out);
+	buf_puts(out, json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+								 JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(root);
+}
+
+int reply_error_as(struct gw_reply *r, enum gw_error_style style, int status, const char *type,
+		   const char *code, const char *message)
+{
+	struct gw_buf body = { 0 };
 	int rc;
 
-	json_object_object_add(err, "message", json_object_new_string(message));
-	json_object_object_add(err, "type", json_object_new_string(type));
-	json_object_object_add(err, "code", code ? json_object_new_string(code) : NULL);
-	json_object_object_add(root, "error", err);
-	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
-							    JSON_C_TO_STRING_NOSLASHESCAPE);
-	rc = reply_send(r, status, "application/json", text, strlen(text));
-	json_object_put(root);
+	reply_error_json(&body, style, status, type, code, message);
+	rc = reply_send(r, status, "application/json", buf_str(&body), body.len);
+	buf_free(&body);
 	return rc;
+}
+
+int reply_error(struct gw_reply *r, int status, const char *type, const char *code,
+		const char *message)
+{
+	return reply_error_as(r, GW_ERRORS_OPENAI, status, type, code, message);
 }

@@ -59,6 +59,12 @@ credential = %s
 path  = /v1
 mode  = openai
 allow = consumer1
+
+[route vb]
+path         = /vb
+mode         = openai
+allow        = consumer1
+block_bodies = password
 """ % (qkey, qkey2)
 open(path, "w", encoding="utf-8").write(s)
 EOF
@@ -392,6 +398,26 @@ expect_answer "lighttpd: a model with CR LF (relayed; headers untouched)" "gw 20
 	'{"model":"gpt\r\nX-Injected: 1","messages":[{"role":"user","content":"hi"}]}' \
 	"$GW_URL/v1/chat/completions"
 check "  no injected header" no_injected_header
+
+# --- body block lists: the JSON strings (escapes undone) are checked
+# whatever the Content-Type says; curl -d sends a form type.
+before=$(stub_count)
+expect_answer "lighttpd: JSON body as a form, \\u-escaped blocked word" \
+	"gw 403 request_blocked" "${BEARER[@]}" -d \
+	'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"my pass\u0077ord"}]}' \
+	"$GW_URL/vb/chat/completions"
+expect_answer "lighttpd: the same as JSON" "gw 403 request_blocked" "${BEARER[@]}" \
+	"${JSON[@]}" --data-binary \
+	'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"my pass\u0077ord"}]}' \
+	"$GW_URL/vb/chat/completions"
+expect_answer "lighttpd: a form-encoded blocked word in a JSON body" \
+	"gw 403 request_blocked" "${BEARER[@]}" -d \
+	'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"my pass%77ord"}]}' \
+	"$GW_URL/vb/chat/completions"
+expect_eq "  the stub never saw them" "$before" "$(stub_count)"
+expect_answer "lighttpd: a clean JSON body as a form passes" "gw 200" "${BEARER[@]}" -d \
+	'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}' \
+	"$GW_URL/vb/chat/completions"
 
 # --- the upstream misbehaves.
 STREAM_BODY='{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}'

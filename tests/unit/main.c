@@ -32,6 +32,7 @@ int main(void)
 	suite_report();
 	suite_balance();
 	suite_store();
+	suite_reply();
 
 	/* Tests of known, not yet fixed bugs are registered inactive (see
 	 * testutil.h); they show in the summary without failing the run. */

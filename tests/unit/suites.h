@@ -20,5 +20,6 @@ void suite_stats(void);
 void suite_report(void);
 void suite_balance(void);
 void suite_store(void);
+void suite_reply(void);
 
 #endif

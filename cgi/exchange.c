@@ -1,0 +1,413 @@
+/* exchange.c: the steps every mode shares: the gateway's own answers,
+ * admission into the windows, the upstream call with failover, relaying a
+ * buffered answer, accounting, pricing and the usage record. */
+#include "exchange.h"
+#include "balance.h"
+#include "gw.h"
+#include "openai.h"
+#include "store.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+/* One line to the server's error log (stderr under both servers). */
+void gw_log(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "aigw[%ld]: %s\n", (long)getpid(), msg);
+	fflush(stderr);
+}
+
+/* ---- answers ---- */
+
+/* The gateway answers by itself: an OpenAI-shaped error, and a reason for
+ * the usage log. Always returns false so steps can "return ex_refuse(...)". */
+bool ex_refuse(struct exchange *ex, int status, const char *type, const char *code,
+		   const char *message, const char *reason)
+{
+	ex->reason = reason;
+	if (status == 401)
+		reply_header(&ex->reply, "WWW-Authenticate", "Bearer realm=\"aigw\"");
+	reply_error_as(&ex->reply, ex->errors, status, type, code, message);
+	return false;
+}
+
+bool ex_refuse_blocked(struct exchange *ex, const char *list, const char *entry)
+{
+	const struct gw_route *r = ex->route;
+
+	gw_log("request %s blocked on route %s by %s \"%s\"", ex->request_id, r->name, list,
+		  entry);
+	ex->reason = "blocked";
+	if (r->blocked_message) {
+		reply_send(&ex->reply, r->blocked_code, "text/plain; charset=utf-8",
+			   r->blocked_message, strlen(r->blocked_message));
+		return false;
+	}
+	reply_error_as(&ex->reply, ex->errors, r->blocked_code, "invalid_request_error",
+		       "request_blocked", "The request was blocked by the gateway's policy");
+	return false;
+}
+
+bool ex_is_form(const char *content_type)
+{
+	return strncasecmp(content_type, "application/x-www-form-urlencoded", 33) == 0;
+}
+
+/* ---- limits ---- */
+
+
+int64_t gw_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void ratelimit_headers(struct exchange *ex, const struct limit_verdict *v)
+{
+	char num[32];
+
+	snprintf(num, sizeof(num), "%lld", v->limit);
+	reply_header(&ex->reply, "X-RateLimit-Limit", num);
+	snprintf(num, sizeof(num), "%lld", v->remaining);
+	reply_header(&ex->reply, "X-RateLimit-Remaining", num);
+	snprintf(num, sizeof(num), "%lld", (long long)v->reset_s);
+	reply_header(&ex->reply, "X-RateLimit-Reset", num);
+}
+
+/* A repair the store made (a damaged file rebuilt) goes to the log once. */
+static void store_note(struct gw_store *st)
+{
+	if (!st->note[0])
+		return;
+	gw_log("%s", st->note);
+	st->note[0] = '\0';
+}
+
+/* The store cannot be used: refuse (store_failure = closed, the default) or
+ * admit uncounted (open); either way the error log says why. */
+static bool store_down(struct exchange *ex)
+{
+	const struct gw_policy *p = ex->policy;
+
+	gw_log("request %s: %s; %s", ex->request_id, ex->proc->store->err,
+	       p->store_fail_open ? "admitted uncounted (store_failure = open)"
+				  : "refused (store_failure = closed)");
+	if (p->store_fail_open) {
+		memset(&ex->ticket, 0, sizeof(ex->ticket));
+		return true;
+	}
+	return ex_refuse(ex, 503, "server_error", "limit_store_unavailable",
+			 "The gateway cannot check its limits right now", "store_error");
+}
+
+/* Admits the request into every window that applies, reserving estimate
+ * tokens; refuses with 429 when one is full, 503 when the store fails. */
+bool ex_limit(struct exchange *ex, long long estimate)
+{
+	struct limit_scope scopes[2];
+	struct limit_verdict v;
+	size_t n = limit_scopes(ex->route, ex->consumer, scopes);
+	char num[32];
+	int rc;
+
+	if (n == 0)
+		return true;
+	rc = store_take(ex->proc->store, scopes, n, gw_now_ms(), estimate, &v, &ex->ticket);
+	store_note(ex->proc->store);
+	if (rc != GW_OK)
+		return store_down(ex);
+	if (v.limited)
+		ratelimit_headers(ex, &v);
+	if (v.admitted)
+		return true;
+	snprintf(num, sizeof(num), "%lld", (long long)(v.retry_after_s > 0 ? v.retry_after_s : 1));
+	reply_header(&ex->reply, "Retry-After", num);
+	if (v.by_budget)
+		return ex_refuse(ex, 429, "insufficient_quota", "insufficient_quota",
+				 "Budget spent for this period", "budget");
+	if (v.by_tokens)
+		return ex_refuse(ex, 429, "insufficient_quota", "insufficient_quota",
+			      "Token limit reached for this window", "token_limit");
+	return ex_refuse(ex, 429, "rate_limit_exceeded", "rate_limit_exceeded",
+		      "Request limit reached for this window", "rate_limit");
+}
+
+/* Prices the answer from the [model] table; an unpriced model with tokens
+ * gets cost null and one warning per process, never a silent 0. */
+static void price_answer(struct exchange *ex)
+{
+	const struct gw_model *m;
+	struct gw_proc *proc = ex->proc;
+
+	if (ex->prompt_tokens == 0 && ex->completion_tokens == 0) {
+		ex->priced = true;
+		ex->cost_pico = 0;
+		return;
+	}
+	m = policy_model(ex->policy, ex->model);
+	if (m) {
+		ex->priced = true;
+		int64_t in, out;
+		if (__builtin_mul_overflow(ex->prompt_tokens, m->input_pico, &in) ||
+		    __builtin_mul_overflow(ex->completion_tokens, m->output_pico, &out) ||
+		    __builtin_add_overflow(in, out, &ex->cost_pico))
+			ex->cost_pico = INT64_MAX; /* absurd token counts: the most, never a wrap */
+		return;
+	}
+	for (size_t i = 0; i < proc->n_unpriced; i++)
+		if (strcmp(proc->unpriced[i], ex->model ? ex->model : "") == 0)
+			return;
+	if (proc->n_unpriced == GW_ARRAY_LEN(proc->unpriced))
+		return; /* warned about enough models: the log has the point */
+	gw_log("model \"%s\" has no [model] price: its usage is logged with cost_usd null",
+	       ex->model ? ex->model : "");
+	if (proc->n_unpriced < GW_ARRAY_LEN(proc->unpriced))
+		proc->unpriced[proc->n_unpriced++] = gw_strdup(ex->model ? ex->model : "");
+}
+
+/* Replaces the reservation by what the upstream reported (an error releases
+ * it; an answer without usage keeps the estimate). */
+static void settle_limits(struct exchange *ex)
+{
+	long long actual = -1;
+	int rc;
+
+	if (!ex->ticket.pending)
+		return;
+	if (ex->answered_ok)
+		actual = ex->usage_found || ex->total_tokens > 0 ? ex->total_tokens
+								 : ex->ticket.estimate;
+	else if (ex->completion_tokens > 0 || ex->total_tokens > 0)
+		actual = ex->total_tokens; /* a stream cut short: what was seen */
+	rc = store_settle(ex->proc->store, &ex->ticket, gw_now_ms(), actual,
+			  ex->priced ? ex->cost_pico : 0);
+	store_note(ex->proc->store);
+	if (rc != GW_OK)
+		gw_log("request %s: tokens not settled: %s", ex->request_id, ex->proc->store->err);
+}
+
+/* ---- the upstream call ---- */
+
+static void account_usage(struct exchange *ex, const struct openai_usage *u_);
+
+void ex_account(struct exchange *ex, json_object *answer)
+{
+	struct openai_usage u = { 0 };
+
+	openai_usage(answer, &u);
+	account_usage(ex, &u);
+}
+
+static void account_usage(struct exchange *ex, const struct openai_usage *u_)
+{
+	const struct openai_usage u = *u_;
+
+	ex->answered_ok = true;
+	ex->usage_found = u.found;
+	ex->prompt_tokens = u.prompt_tokens;
+	ex->completion_tokens = u.completion_tokens;
+	ex->total_tokens = u.total_tokens;
+}
+
+/* Turns a buffered upstream result into the client's answer. */
+void ex_relay_answer(struct exchange *ex, struct relay_result *res)
+{
+	const char *ctype = res->content_type[0] ? res->content_type : "application/json";
+
+	ex->upstream_ms = (long long)(res->seconds * 1000);
+	ex->upstream_us = (int64_t)(res->seconds * 1e6);
+	switch (res->err) {
+	case GW_OK:
+		break;
+	case GW_ETIMEOUT:
+		gw_log("request %s: upstream %s timed out: %s", ex->request_id, ex->upstream,
+			  res->detail);
+		ex_refuse(ex, 504, "upstream_error", "upstream_timeout",
+		       "The upstream did not answer in time", "upstream_timeout");
+		return;
+	case GW_ECLIENT:
+		ex->reason = "client_gone";
+		return;
+	default:
+		gw_log("request %s: upstream %s failed: %s%s%s", ex->request_id, ex->upstream,
+			  res->err == GW_ETOOBIG ? "answer too large" : gw_strerror(res->err),
+			  res->detail[0] ? ": " : "", res->detail);
+		ex_refuse(ex, 502, "upstream_error", "upstream_unreachable",
+		       "The upstream could not be reached or did not answer", "upstream_error");
+		return;
+	}
+	if (res->status >= 200 && res->status < 300) {
+		struct openai_usage u;
+		if (!openai_scan(res->body.data, res->body.len, &u)) {
+			gw_log("request %s: upstream %s answered %ld with invalid JSON",
+				  ex->request_id, ex->upstream, res->status);
+			ex_refuse(ex, 502, "upstream_error", "upstream_invalid",
+			       "The upstream answered with invalid JSON", "upstream_invalid");
+			return;
+		}
+		account_usage(ex, &u);
+	}
+	reply_send(&ex->reply, (int)res->status, ctype, buf_str(&res->body), res->body.len);
+}
+
+static bool retryable(const struct relay_result *res)
+{
+	if (res->began)
+		return false; /* bytes reached the client: never try elsewhere */
+	if (res->err == GW_EUPSTREAM || res->err == GW_ETIMEOUT)
+		return true;
+	return res->err == GW_OK && (res->status >= 500 || res->status == 429);
+}
+
+const struct gw_upstream *ex_call(struct exchange *ex, const char *method, const char *path,
+				  ex_body_fn make_body, const struct relay_sink *sink,
+				  struct relay_result *res)
+{
+	struct gw_proc *proc = ex->proc;
+	const struct gw_route *r = ex->route;
+	const struct gw_upstream **order = gw_calloc(r->n_upstreams, sizeof(*order));
+	size_t n = balance_order(&proc->balancer, r, time(NULL), (unsigned)rand_r(&proc->seed), order);
+	size_t tries = (size_t)r->retries + 1 < n ? (size_t)r->retries + 1 : n;
+	const struct gw_upstream *u = NULL;
+	double waited = 0; /* on attempts that failed: upstream time, not the gateway's */
+
+	for (size_t i = 0; i < tries; i++) {
+		struct relay_request rq = { 0 };
+		char *owned = NULL;
+
+		u = order[i];
+		if (i > 0) {
+			waited += res->seconds;
+			relay_result_free(res);
+			if (res->err == GW_OK)
+				gw_log("request %s: upstream %s answered %ld; trying %s",
+				       ex->request_id, order[i - 1]->name, res->status, u->name);
+			else
+				gw_log("request %s: upstream %s failed (%s); trying %s",
+				       ex->request_id, order[i - 1]->name, gw_strerror(res->err),
+				       u->name);
+		}
+		memset(res, 0, sizeof(*res));
+		rq.upstream = u;
+		rq.method = method;
+		rq.path = path;
+		rq.body = make_body ? make_body(ex, u, &rq.body_len, &owned) : NULL;
+		rq.stream = sink != NULL;
+		ex->upstream = u->name;
+		relay_call(&proc->relay, &rq, sink, res);
+		free(owned);
+		balance_report(&proc->balancer, u, !retryable(res), time(NULL));
+		if (!retryable(res))
+			break;
+	}
+	res->seconds += waited;
+	free(order);
+	return u;
+}
+
+void ex_call_upstream(struct exchange *ex, const char *method, const char *path,
+		      ex_body_fn make_body)
+{
+	struct relay_result res = { 0 };
+
+	ex_call(ex, method, path, make_body, NULL, &res);
+	ex_relay_answer(ex, &res);
+	relay_result_free(&res);
+}
+
+/* ---- after the answer ---- */
+
+/* Metric labels stay bounded: a model nobody configured counts as "other". */
+static const char *model_label(const struct exchange *ex)
+{
+	const struct gw_policy *p = ex->policy;
+
+	if (!ex->model || !*ex->model)
+		return "";
+	if (policy_model(p, ex->model))
+		return ex->model;
+	for (size_t i = 0; i < p->n_upstreams; i++)
+		if (p->upstreams[i]->model && strcmp(p->upstreams[i]->model, ex->model) == 0)
+			return ex->model;
+	for (size_t i = 0; i < p->n_consumers; i++)
+		if (list_has(&p->consumers[i]->models, ex->model))
+			return ex->model;
+	return "other";
+}
+
+static void record_stats(struct exchange *ex, const struct timespec *now)
+{
+	struct stats_key k;
+	struct stats_values v = { 0 };
+	int64_t total_us = (now->tv_sec - ex->start.tv_sec) * 1000000LL +
+			   (now->tv_nsec - ex->start.tv_nsec) / 1000;
+	int64_t overhead_us = total_us - (ex->upstream_us > 0 ? ex->upstream_us : 0);
+
+	memset(&k, 0, sizeof(k));
+	snprintf(k.consumer, sizeof(k.consumer), "%s", ex->consumer ? ex->consumer->name : "");
+	snprintf(k.route, sizeof(k.route), "%s", ex->route ? ex->route->name : "");
+	snprintf(k.model, sizeof(k.model), "%s", model_label(ex));
+	k.status = ex->reply.status;
+	v.requests = 1;
+	v.prompt_tokens = ex->prompt_tokens;
+	v.completion_tokens = ex->completion_tokens;
+	v.cost_pico = ex->priced ? ex->cost_pico : 0;
+	v.unpriced = ex->priced ? 0 : 1;
+	if (store_record(ex->proc->store, (int64_t)ex->start.tv_sec * 1000, &k, &v,
+			 ex->upstream_us > 0 ? ex->upstream_us : -1,
+			 overhead_us < 0 ? 0 : overhead_us) != GW_OK) {
+		if (!ex->proc->stats_warned)
+			gw_log("request %s: usage totals not recorded: %s", ex->request_id,
+			       ex->proc->store->err);
+		ex->proc->stats_warned = true;
+	} else {
+		ex->proc->stats_warned = false;
+	}
+	store_note(ex->proc->store);
+}
+
+void ex_finish(struct exchange *ex)
+{
+	struct usage_record u = { 0 };
+	struct timespec now;
+	long long ms;
+
+	price_answer(ex);
+	settle_limits(ex);
+	clock_gettime(CLOCK_REALTIME, &now);
+	ms = (now.tv_sec - ex->start.tv_sec) * 1000LL + (now.tv_nsec - ex->start.tv_nsec) / 1000000;
+	u.ts = ex->start;
+	u.request_id = ex->request_id;
+	u.consumer = ex->consumer ? ex->consumer->name : "";
+	u.route = ex->route ? ex->route->name : "";
+	u.model = ex->model;
+	u.upstream = ex->upstream;
+	u.reason = ex->reason;
+	u.status = ex->reply.status;
+	u.stream = ex->stream;
+	u.prompt_tokens = ex->prompt_tokens;
+	u.completion_tokens = ex->completion_tokens;
+	u.total_tokens = ex->total_tokens;
+	u.latency_ms = ms;
+	u.upstream_ms = ex->upstream_ms;
+	u.priced = ex->priced;
+	u.cost_pico = ex->cost_pico;
+	record_stats(ex, &now);
+	if (usage_log_write(&ex->proc->usage, &u) < 0 && !ex->proc->usage.warned) {
+		gw_log("cannot write the usage log %s: %s", ex->proc->usage.path,
+			  strerror(errno));
+		ex->proc->usage.warned = true;
+	}
+}
