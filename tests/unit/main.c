@@ -31,6 +31,7 @@ int main(void)
 	suite_stats();
 	suite_report();
 	suite_balance();
+	suite_relay();
 
 	/* Tests of known, not yet fixed bugs are registered inactive (see
 	 * testutil.h); they show in the summary without failing the run. */

@@ -19,5 +19,6 @@ void suite_metrics(void);
 void suite_stats(void);
 void suite_report(void);
 void suite_balance(void);
+void suite_relay(void);
 
 #endif
