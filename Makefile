@@ -131,6 +131,10 @@ unit-san: $(B)/unit-tests-san
 e2e: all
 	sh tests/run-e2e.sh
 
+# the fast tier: aigw.cgi run directly with CGI variables, no web server
+cgi-tests: all
+	sh tests/cgi/run.sh
+
 e2e-san: all $(B)/aigw-san.fcgi
 	bash tests/run-e2e-san.sh
 
@@ -140,6 +144,7 @@ check: deps
 	$(MAKE) unit-san
 	$(MAKE) fuzz-replay
 	$(MAKE) valgrind
+	$(MAKE) cgi-tests
 	$(MAKE) e2e-san
 	$(MAKE) e2e
 
@@ -177,7 +182,7 @@ uninstall:
 clean:
 	rm -rf $(B)
 
-.PHONY: FORCE bench profile bench-limit e2e-san all deps unit unit-san e2e check valgrind run install uninstall clean
+.PHONY: FORCE bench profile bench-limit cgi-tests e2e-san all deps unit unit-san e2e check valgrind run install uninstall clean
 
 # fuzzing: fuzz-build, fuzz (FUZZ_SECONDS each), fuzz-replay (the corpus, in make check)
 include tests/fuzz/fuzz.mk
