@@ -19,7 +19,7 @@ WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
            -Wstrict-prototypes -Wwrite-strings
 HARDEN   = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 CPPFLAGS += -D_GNU_SOURCE -Ilib -Ipolicy -Icgi -DAIGW_SYSCONFDIR='"$(SYSCONFDIR)"'
-LDLIBS   = -lfcgi -lcurl -ljson-c -linih -lhiredis -lm
+LDLIBS   = -lfcgi -lcurl -ljson-c -linih -lhiredis -lutf8proc -lm
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 B = build
@@ -114,7 +114,7 @@ bench-limit: $(B)/limit-bench
 PACKAGES = build-essential curl python3 libfcgi-dev libfcgi-bin spawn-fcgi \
            libcurl4-openssl-dev libjson-c-dev libinih-dev libcunit1-dev \
            lighttpd apache2 libapache2-mod-fcgid nginx multiwatch valgrind \
-           libhiredis-dev redis-server chromium nodejs clang libclang-rt-14-dev wrk \
+           libhiredis-dev libutf8proc-dev redis-server chromium nodejs clang libclang-rt-14-dev wrk \
            $(if $(shell command -v npm 2>/dev/null),,npm)
 
 deps:
