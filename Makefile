@@ -22,7 +22,7 @@ CPPFLAGS += -D_GNU_SOURCE -Ilib -Ipolicy -Icgi -DAIGW_SYSCONFDIR='"$(SYSCONFDIR)
 # The libraries each layer's archive needs, and what a front end links:
 # lib and policy need no libcurl and no libfcgi (aigwctl links only those).
 LIB_LDLIBS    = -ljson-c -lcrypto -lm
-POLICY_LDLIBS = -linih -lhiredis $(LIB_LDLIBS)
+POLICY_LDLIBS = -linih -lhiredis -lutf8proc $(LIB_LDLIBS)
 LDLIBS        = -lfcgi -lcurl $(POLICY_LDLIBS)
 DEPFLAGS      = -MMD -MP
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -142,7 +142,7 @@ bench-limit: $(B)/limit-bench
 PACKAGES = build-essential curl python3 libfcgi-dev libfcgi-bin spawn-fcgi \
            libcurl4-openssl-dev libssl-dev libjson-c-dev libinih-dev libcunit1-dev \
            lighttpd apache2 libapache2-mod-fcgid nginx multiwatch valgrind \
-           libhiredis-dev redis-server chromium nodejs clang libclang-rt-14-dev wrk \
+           libhiredis-dev libutf8proc-dev redis-server chromium nodejs clang libclang-rt-14-dev wrk \
            $(if $(shell command -v npm 2>/dev/null),,npm)
 
 deps:
@@ -159,6 +159,10 @@ unit-san: $(B)/unit-tests-san
 e2e: all
 	sh tests/run-e2e.sh
 
+# the fast tier: aigw.cgi run directly with CGI variables, no web server
+cgi-tests: all
+	sh tests/cgi/run.sh
+
 e2e-san: all $(B)/aigw-san.fcgi
 	bash tests/run-e2e-san.sh
 
@@ -168,6 +172,7 @@ check: deps
 	$(MAKE) unit-san
 	$(MAKE) fuzz-replay
 	$(MAKE) valgrind
+	$(MAKE) cgi-tests
 	$(MAKE) e2e-san
 	$(MAKE) e2e
 
@@ -205,7 +210,7 @@ uninstall:
 clean:
 	rm -rf $(B)
 
-.PHONY: FORCE bench profile bench-limit e2e-san all deps unit unit-san e2e check valgrind run install uninstall clean
+.PHONY: FORCE bench profile bench-limit cgi-tests e2e-san all deps unit unit-san e2e check valgrind run install uninstall clean
 
 # fuzzing: fuzz-build, fuzz (FUZZ_SECONDS each), fuzz-replay (the corpus, in make check)
 include tests/fuzz/fuzz.mk

@@ -305,6 +305,8 @@ const struct gw_upstream *ex_call(struct exchange *ex, const char *method, const
 		rq.path = path;
 		rq.body = make_body ? make_body(ex, u, &rq.body_len, &owned) : NULL;
 		rq.stream = sink != NULL;
+		rq.max_answer = ex->policy->max_answer;
+		rq.max_seconds = ex->policy->stream_timeout_s;
 		ex->upstream = u->name;
 		relay_call(&proc->relay, &rq, sink, res);
 		free(owned);

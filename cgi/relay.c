@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <limits.h>
 
 int relay_init(struct relay *r)
 {
@@ -70,14 +71,27 @@ static long elapsed_ms(const struct timespec *since)
 	return (now.tv_sec - since->tv_sec) * 1000L + (now.tv_nsec - since->tv_nsec) / 1000000L;
 }
 
-/* Streams: abort when the upstream has been silent for timeout_ms. */
+bool relay_status_valid(long status)
+{
+	return status >= 100 && status <= 599;
+}
+
+/* Streams: until the stream has begun, timeout_ms bounds the whole wait (an
+ * answer that is no stream, even one dripped a byte at a time, is bounded as
+ * a buffered one); afterwards it bounds each silence. max_ms caps it all. */
 static int progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 		       curl_off_t ulnow)
 {
 	struct relay *r = ud;
+	long long total = elapsed_ms(&r->start);
 
 	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-	if (elapsed_ms(&r->last_data) > r->timeout_ms) {
+	if (total > r->max_ms) {
+		r->over_time = true;
+		return 1;
+	}
+	if ((!r->res->began && total > r->timeout_ms) ||
+	    elapsed_ms(&r->last_data) > r->timeout_ms) {
 		r->idle_timeout = true;
 		return 1;
 	}
@@ -106,7 +120,13 @@ static size_t write_cb(char *p, size_t size, size_t n, void *ud)
 		res->status = status;
 	}
 	if (r->sink && res->began) {
-		int rc = r->sink->data(r->sink->ctx, p, len);
+		int rc;
+		if (len > r->max_stream - r->streamed) {
+			r->too_big = true; /* an endless stream: cut it */
+			return 0;
+		}
+		r->streamed += len;
+		rc = r->sink->data(r->sink->ctx, p, len);
 		if (rc == -2)
 			r->refused = true;
 		else if (rc < 0)
@@ -146,7 +166,7 @@ static enum gw_err map_curl_error(struct relay *r, CURLcode rc)
 		return GW_EUPSTREAM;
 	if (r->too_big)
 		return GW_ETOOBIG;
-	if (rc == CURLE_OPERATION_TIMEDOUT || r->idle_timeout)
+	if (rc == CURLE_OPERATION_TIMEDOUT || r->idle_timeout || r->over_time)
 		return GW_ETIMEOUT;
 	return GW_EUPSTREAM;
 }
@@ -158,13 +178,19 @@ enum gw_err relay_call(struct relay *r, const struct relay_request *rq,
 	struct curl_slist *headers;
 	char *url;
 	CURLcode rc;
+	long long secs;
 
 	r->res = res;
 	r->sink = rq->stream ? sink : NULL;
-	r->max_answer = RELAY_MAX_ANSWER;
-	r->too_big = r->client_gone = r->idle_timeout = r->refused = false;
+	r->max_stream = rq->max_answer ? rq->max_answer : RELAY_DEFAULT_MAX_STREAM;
+	r->max_answer = r->max_stream < RELAY_MAX_ANSWER ? r->max_stream : RELAY_MAX_ANSWER;
+	r->streamed = 0;
+	r->too_big = r->client_gone = r->idle_timeout = r->over_time = r->refused = false;
 	r->timeout_ms = rq->upstream->timeout_ms;
-	clock_gettime(CLOCK_MONOTONIC, &r->last_data);
+	secs = rq->max_seconds > 0 ? rq->max_seconds : RELAY_DEFAULT_MAX_SECONDS;
+	r->max_ms = secs < LONG_MAX / 1000 ? secs * 1000 : LONG_MAX;
+	clock_gettime(CLOCK_MONOTONIC, &r->start);
+	r->last_data = r->start;
 	res->detail[0] = '\0';
 
 	url = gw_concat(rq->upstream->url, rq->path);
@@ -182,7 +208,8 @@ enum gw_err relay_call(struct relay *r, const struct relay_request *rq,
 		curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
 		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	} else {
-		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, rq->upstream->timeout_ms);
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+				 r->timeout_ms < r->max_ms ? r->timeout_ms : (long)r->max_ms);
 		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 1L);
 	}
 	if (rq->body) {
@@ -204,7 +231,10 @@ enum gw_err relay_call(struct relay *r, const struct relay_request *rq,
 	r->res = NULL;
 	r->sink = NULL;
 	res->err = rc == CURLE_OK ? GW_OK : map_curl_error(r, rc);
-	if (res->err == GW_OK && res->status == 0)
+	if (res->err == GW_OK && !relay_status_valid(res->status)) {
+		snprintf(res->detail, sizeof(res->detail), "status %ld is no HTTP status",
+			 res->status);
 		res->err = GW_EUPSTREAM;
+	}
 	return res->err;
 }

@@ -12,9 +12,12 @@
 #include "gw.h"
 #include "policy.h"
 
-/* Cap on an upstream answer the gateway buffers (non-streamed): a larger
- * answer is a 502, never a truncated success. */
+/* Cap on an upstream answer the gateway buffers (non-streamed) whatever
+ * max_answer says: a larger answer is a 502, never a truncated success. */
 #define RELAY_MAX_ANSWER (32u * 1024 * 1024)
+/* Defaults of relay_request's caps when the caller leaves them 0. */
+#define RELAY_DEFAULT_MAX_STREAM ((size_t)256 * 1024 * 1024)
+#define RELAY_DEFAULT_MAX_SECONDS 3600LL
 
 struct relay_request {
 	const struct gw_upstream *upstream;
@@ -23,6 +26,10 @@ struct relay_request {
 	const char *body;    /* POST body (JSON) */
 	size_t body_len;
 	bool stream;         /* relay the answer through the sink as it comes */
+	size_t max_answer;   /* bytes of one answer, streams included; 0: default
+			      * (a buffered answer is also held to RELAY_MAX_ANSWER) */
+	long long max_seconds; /* total duration of the call, streams included;
+				* 0: RELAY_DEFAULT_MAX_SECONDS */
 };
 
 /* Where a streamed answer goes. begin is called once, before the first body
@@ -52,25 +59,36 @@ struct relay {
 	/* per-call state the callbacks see */
 	struct relay_result *res;
 	const struct relay_sink *sink;
-	size_t max_answer;
+	size_t max_answer;     /* of a buffered answer */
+	size_t max_stream;     /* of a streamed answer */
+	size_t streamed;       /* bytes passed to the sink so far */
 	bool too_big;
 	bool client_gone;
 	bool refused;          /* the sink refused the upstream's data */
 	bool idle_timeout;     /* a stream went quiet for longer than timeout_ms */
+	bool over_time;        /* the call lasted longer than its total cap */
 	long timeout_ms;
-	struct timespec last_data;
+	long long max_ms;      /* total cap of the call */
+	struct timespec start, last_data;
 };
 
 /* Creates the process's handle. Returns 0 or -1. */
 int relay_init(struct relay *r);
 
 /* Performs one upstream call. With rq->stream and a sink, 2xx answers go to
- * the sink as they arrive, and timeout_ms bounds the wait for each piece
- * rather than the whole stream; otherwise the answer is buffered in
- * res->body and timeout_ms bounds the whole call.
+ * the sink as they arrive: timeout_ms bounds the wait for the stream to begin
+ * (an answer that turns out not to be a stream is bounded as a whole, as a
+ * buffered one), then each silence between pieces; rq->max_seconds bounds the
+ * whole stream and rq->max_answer its bytes (past either the stream is cut:
+ * GW_ETIMEOUT or GW_ETOOBIG with res->began set). Otherwise the answer is
+ * buffered in res->body and timeout_ms bounds the whole call. An upstream
+ * status outside 100-599 is GW_EUPSTREAM.
  * res must be zeroed by the caller and freed with relay_result_free. */
 enum gw_err relay_call(struct relay *r, const struct relay_request *rq,
 		       const struct relay_sink *sink, struct relay_result *res);
+
+/* true for an HTTP status the gateway relays: 100-599. */
+bool relay_status_valid(long status);
 
 void relay_result_free(struct relay_result *res);
 void relay_cleanup(struct relay *r);

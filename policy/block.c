@@ -1,10 +1,12 @@
 /* block.c: substring, exact and regular-expression block lists. */
 #include "block.h"
+#include "buf.h"
 #include "gw.h"
 #include "str.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 /* A copy of s[0..n) in ASCII lower case; the caller frees it. */
 static char *lowered(const char *s, size_t n)
@@ -14,6 +16,94 @@ static char *lowered(const char *s, size_t n)
 		o[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] + 32) : s[i];
 	o[n] = '\0';
 	return o;
+}
+
+static bool is_ascii(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return false;
+	return true;
+}
+
+/* Appends the normalised form of the valid UTF-8 run s[0..n): NFKC, default
+ * ignorable characters (zero-width space and joiners, soft hyphen, ...)
+ * removed, case folded when fold. */
+static void append_mapped(struct gw_buf *o, const char *s, size_t n, bool fold)
+{
+	utf8proc_uint8_t *dst = NULL;
+	utf8proc_ssize_t m;
+	int opts = UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_COMPOSE | UTF8PROC_IGNORE;
+
+	if (n == 0)
+		return;
+	m = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &dst,
+			 (utf8proc_option_t)(opts | (fold ? UTF8PROC_CASEFOLD : 0)));
+	if (m >= 0)
+		buf_append(o, dst, (size_t)m);
+	else
+		buf_append(o, s, n);
+	free(dst);
+}
+
+/* The normalised form of s[0..n) (see append_mapped); bytes that are not
+ * valid UTF-8 are kept as they are, between the normalised runs around them,
+ * so that invalid bytes neither stop the check nor hide what follows. The
+ * caller frees the text. */
+static struct block_text normalized(const char *s, size_t n, bool fold)
+{
+	struct gw_buf o = { 0 };
+	size_t i = 0, run = 0;
+
+	while (i < n) {
+		utf8proc_int32_t cp;
+		utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
+						      (utf8proc_ssize_t)(n - i), &cp);
+		if (k > 0) {
+			i += (size_t)k;
+			continue;
+		}
+		append_mapped(&o, s + run, i - run, fold);
+		buf_append(&o, s + i, 1);
+		run = ++i;
+	}
+	append_mapped(&o, s + run, i - run, fold);
+	return (struct block_text){ o.data ? o.data : gw_strdup(""), o.len };
+}
+
+/* The texts to check: t[0..n), followed by the normalised form of each text
+ * that is not plain ASCII (for ASCII the raw form, lowered when case
+ * insensitive, is already the normalised one). Returns t itself, with no
+ * copy, when every text is ASCII; else an array the caller frees with
+ * texts_free. */
+static const struct block_text *with_normalized(const struct block_text *t, size_t n,
+						bool case_sensitive, size_t *out_n)
+{
+	struct block_text *all = NULL;
+	size_t k = n;
+
+	*out_n = n;
+	for (size_t i = 0; i < n; i++) {
+		if (is_ascii(t[i].s, t[i].len))
+			continue;
+		if (!all) {
+			all = gw_calloc(2 * n, sizeof(*all));
+			memcpy(all, t, n * sizeof(*t));
+		}
+		all[k++] = normalized(t[i].s, t[i].len, !case_sensitive);
+	}
+	*out_n = k;
+	return all ? all : t;
+}
+
+static void texts_free(const struct block_text *all, const struct block_text *t, size_t n,
+		       size_t all_n)
+{
+	if (all == t)
+		return;
+	for (size_t i = n; i < all_n; i++)
+		free((char *)all[i].s);
+	free((void *)all);
 }
 
 /* Finds needle in hay: memchr for the first byte, then a compare. For the
@@ -51,10 +141,16 @@ static bool any_contains(const struct gw_list *needles, const struct block_text 
 		char *needle = case_sensitive ? needles->v[k] : lowered(needles->v[k], nlen);
 		for (size_t i = 0; i < n && !hit; i++)
 			hit = find(case_sensitive ? t[i].s : low[i], t[i].len, needle, nlen);
-		if (hit)
-			*entry = needles->v[k];
 		if (!case_sensitive)
 			free(needle);
+		if (!hit && !is_ascii(needles->v[k], nlen)) {
+			struct block_text nn = normalized(needles->v[k], nlen, !case_sensitive);
+			for (size_t i = 0; i < n && !hit; i++)
+				hit = find(case_sensitive ? t[i].s : low[i], t[i].len, nn.s, nn.len);
+			free((char *)nn.s);
+		}
+		if (hit)
+			*entry = needles->v[k];
 	}
 	for (size_t i = 0; i < n; i++)
 		free(low[i]);
@@ -65,15 +161,23 @@ static bool any_contains(const struct gw_list *needles, const struct block_text 
 static bool equal_text(const struct block_text *t, const char *s, bool case_sensitive)
 {
 	size_t len = strlen(s);
-	if (t->len != len)
-		return false;
-	if (case_sensitive)
+	struct block_text ns;
+	bool eq;
+
+	if (t->len == len && case_sensitive)
 		return memcmp(t->s, s, len) == 0;
-	return str_contains(t->s, t->len, s, len, false);
+	if (t->len == len && str_contains(t->s, t->len, s, len, false))
+		return true;
+	if (is_ascii(s, len))
+		return false;
+	ns = normalized(s, len, !case_sensitive);
+	eq = t->len == ns.len && memcmp(t->s, ns.s, ns.len) == 0;
+	free((char *)ns.s);
+	return eq;
 }
 
-bool block_url(const struct gw_route *r, const struct block_text *forms, size_t n,
-	       const char **list, const char **entry)
+static bool url_lists(const struct gw_route *r, const struct block_text *forms, size_t n,
+		      const char **list, const char **entry)
 {
 	if (any_contains(&r->block_urls, forms, n, r->case_sensitive, entry)) {
 		*list = "block_urls";
@@ -101,14 +205,46 @@ bool block_url(const struct gw_route *r, const struct block_text *forms, size_t 
 	return false;
 }
 
+/* Each list is matched against the texts as they are and against their
+ * normalised forms (with_normalized). Routes without lists pay nothing. */
+bool block_url(const struct gw_route *r, const struct block_text *forms, size_t n,
+	       const char **list, const char **entry)
+{
+	const struct block_text *all;
+	size_t all_n;
+	bool hit;
+
+	if (r->block_urls.n == 0 && r->block_exact_urls.n == 0 && r->n_regexps == 0)
+		return false;
+	all = with_normalized(forms, n, r->case_sensitive, &all_n);
+	hit = url_lists(r, all, all_n, list, entry);
+	texts_free(all, forms, n, all_n);
+	return hit;
+}
+
+static bool contains_normalized(const struct gw_list *needles, const struct block_text *t,
+				size_t n, bool case_sensitive, const char **entry)
+{
+	const struct block_text *all;
+	size_t all_n;
+	bool hit;
+
+	if (needles->n == 0 || n == 0)
+		return false;
+	all = with_normalized(t, n, case_sensitive, &all_n);
+	hit = any_contains(needles, all, all_n, case_sensitive, entry);
+	texts_free(all, t, n, all_n);
+	return hit;
+}
+
 bool block_headers(const struct gw_route *r, const struct block_text *lines, size_t n,
 		   const char **entry)
 {
-	return any_contains(&r->block_headers, lines, n, r->case_sensitive, entry);
+	return contains_normalized(&r->block_headers, lines, n, r->case_sensitive, entry);
 }
 
 bool block_bodies(const struct gw_route *r, const struct block_text *texts, size_t n,
 		  const char **entry)
 {
-	return any_contains(&r->block_bodies, texts, n, r->case_sensitive, entry);
+	return contains_normalized(&r->block_bodies, texts, n, r->case_sensitive, entry);
 }

@@ -19,7 +19,11 @@
 #   - slow clients (1 byte per 100 ms) while others are served;
 #   - X-AIGW-* headers sent by the client, header injection;
 #   - and at the end: no crashed worker, every worker answers, every usage
-#     log line is JSON, and no key appears in any answer or log.
+#     log line is JSON, and no key appears in any answer or log;
+#   - then, each on its own stub and server: an error body dripped to a
+#     streamed request (504 at timeout_ms), an endless stream (cut at
+#     max_answer), a status 700 (502), fullwidth and zero-width letters in a
+#     blocked word.
 #
 
 . "$(dirname "$0")/../setup.sh"
@@ -739,4 +743,77 @@ for d, dirs, files in os.walk(top):
 print("\n".join(bad))
 sys.exit(1 if bad else 0)
 EOF
+
+# ======================================================================
+# 6. A hostile upstream and disguised words, second round: each case on its
+#    own stub and lighttpd, with its own policy.
+# relay_case NAME [GATEWAY-LINES [ROUTE-LINES]]: a stub named NAME and, under
+# lighttpd, a policy with timeout_ms 1000, GATEWAY-LINES in [gateway], and a
+# route /v1 in OpenAI mode for consumer1 with ROUTE-LINES.
+relay_case() {
+	local name=$1 gw=${2:-} route=${3:-}
+	[ -z "${GW_PID:-}" ] || stop_server
+	STUB_NAME=$name start_stub
+	seed_policy "$T/$name.ini"
+	"$PYTHON" - "$T/$name.ini" "$gw" "$route" <<'EOF' || bail "cannot edit the policy"
+import re, sys
+path, gw, route = sys.argv[1:]
+s = open(path, encoding="utf-8").read()
+s, n = re.subn(r"(?m)^timeout_ms\s*=.*$", "timeout_ms = 1000", s)
+assert n == 1
+s = s.replace("[gateway]\n", "[gateway]\n" + gw + "\n", 1)
+s += "\n[route v1]\npath = /v1\nmode = openai\nallow = consumer1\n" + route + "\n"
+open(path, "w", encoding="utf-8").write(s)
+EOF
+	chmod 0644 "$T/$name.ini"
+	GW_INSTANCE=$name start_lighttpd "$T/$name.ini" 1
+}
+STREAM_REQ='{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+
+# A streamed request answered by an error body dripped a byte at a time:
+# 504 at about timeout_ms, not whenever the drip ends.
+relay_case drip
+stub_behavior drip
+t0=$(now_ms)
+expect_answer "drip: an error body a byte at a time to a stream" "gw 504 upstream_timeout" \
+	"${BEARER[@]}" "${JSON[@]}" -d "$STREAM_REQ" "$GW_URL/v1/chat/completions"
+t1=$(now_ms)
+check "  within timeout_ms (1000) + 1 s: $((t1 - t0)) ms" test $((t1 - t0)) -lt 2000
+
+# An endless stream: cut at max_answer, its usage counted from what was seen.
+relay_case endless "max_answer = 65536"
+stub_behavior endless
+t0=$(now_ms)
+st=$(http --max-time 20 "${BEARER[@]}" "${JSON[@]}" -d "$STREAM_REQ" "$GW_URL/v1/chat/completions")
+t1=$(now_ms)
+expect_eq "endless stream: begins 200" 200 "$st"
+check "  cut within 10 s: $((t1 - t0)) ms" test $((t1 - t0)) -lt 10000
+check "  at most max_answer relayed: $(wc -c <"$T/body") bytes" test "$(wc -c <"$T/body")" -le 65536
+check "  usage: stream_cut, completion tokens counted" "$PYTHON" -c '
+import json, sys
+u = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+assert u["reason"] == "stream_cut" and u["completion_tokens"] > 1000, u
+' "$T/log/usage.jsonl"
+
+# A status no HTTP answer has: 502.
+relay_case status700
+stub_behavior status700
+expect_answer "status 700 from the upstream" "gw 502 upstream_unreachable" \
+	"${BEARER[@]}" "${JSON[@]}" -d "$STREAM_REQ" "$GW_URL/v1/chat/completions"
+
+# Fullwidth letters and zero-width characters do not hide a blocked word.
+relay_case fullwidth "" "block_bodies = password
+case_sensitive = false"
+for text in 'my ｐａｓｓｗｏｒｄ' 'my pass\u200bword' 'my PASS\u00adWORD'; do
+	expect_answer "block_bodies: \"$text\" in a body" "gw 403 request_blocked" \
+		"${BEARER[@]}" "${JSON[@]}" \
+		-d "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"$text\"}]}" \
+		"$GW_URL/v1/chat/completions"
+done
+expect_answer "block_bodies: \"my pass word\" passes" "gw 200" "${BEARER[@]}" "${JSON[@]}" \
+	-d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"my pass word"}]}' \
+	"$GW_URL/v1/chat/completions"
+stop_server
+# (end of section 6)
+
 finish

@@ -46,6 +46,12 @@ Behaviours:
   badctype   200 with the normal answer, but Content-Type
              "application/json<CR>X-Injected: ctype" and another header
              X-Injected: upstream
+  drip       500 with an OpenAI-shaped error whose body is sent one byte
+             every 100 ms (about 10 s), whatever the request
+  endless    a streamed answer (text/event-stream, any request) that never
+             ends: a 1 KB content event every 20 ms until the client goes
+             away (or 120 s)
+  status700  the normal answer under the status "700 Odd"
 
 Control endpoints (not logged, not counted, work in every behaviour):
   POST /_stub/behavior   body = behaviour name; answers {"behavior": NAME}
@@ -76,11 +82,11 @@ import zlib
 
 BEHAVIORS = ("normal", "error500", "garbage", "drop", "slow", "status429",
              "stream_then_drop", "midclose", "gzipbomb", "endless_headers",
-             "huge", "hugeevent", "badctype")
+             "huge", "hugeevent", "badctype", "drip", "endless", "status700")
 
 # Behaviours of the hostile-upstream tests (Handler.hostile).
 HOSTILE = ("midclose", "gzipbomb", "endless_headers", "huge", "hugeevent",
-           "badctype")
+           "badctype", "drip", "endless", "status700")
 
 _gzipbomb = None
 _gzipbomb_lock = threading.Lock()
@@ -585,6 +591,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     self.answer(path, raw, valid, req)
             elif behavior == "badctype":
                 self.badctype(path, raw, valid, req)
+            elif behavior in ("drip", "endless", "status700"):
+                self.odd_answer(behavior, req)
         except OSError:
             pass  # the client went away: that is what some of these want
         try:
@@ -693,6 +701,40 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
         self.wfile.flush()
+
+    def odd_answer(self, behavior, req):
+        """drip, endless and status700 (see BEHAVIORS at the top)."""
+        if behavior == "status700":
+            data = json.dumps({"object": "chat.completion", "choices": [],
+                               "model": req.get("model") if
+                               isinstance(req, dict) else None}).encode()
+            self.send_response(700, "Odd")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+            return
+        ctype = "text/event-stream" if behavior == "endless" \
+            else "application/json"
+        data = json.dumps(openai_error("dripped", "server_error")).encode()
+        self.send_response(200 if behavior == "endless" else 500)
+        self.send_header("Content-Type", ctype)
+        if behavior == "drip":
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.flush()
+        ev = {"object": "chat.completion.chunk", "choices": [{
+            "index": 0, "delta": {"content": "x" * 1000},
+            "finish_reason": None}]}
+        ev = ("data: %s\n\n" % json.dumps(ev)).encode()
+        deadline = time.monotonic() + 120
+        for i in range(len(data)) if behavior == "drip" else iter(int, 1):
+            if time.monotonic() > deadline:
+                break
+            self.wfile.write(data[i:i + 1] if behavior == "drip" else ev)
+            self.wfile.flush()
+            time.sleep(0.1 if behavior == "drip" else 0.02)
 
 
 class Server(http.server.ThreadingHTTPServer):

@@ -33,6 +33,7 @@ int main(void)
 	suite_balance();
 	suite_store();
 	suite_reply();
+	suite_relay();
 
 	/* Tests of known, not yet fixed bugs are registered inactive (see
 	 * testutil.h); they show in the summary without failing the run. */

@@ -21,5 +21,6 @@ void suite_report(void);
 void suite_balance(void);
 void suite_store(void);
 void suite_reply(void);
+void suite_relay(void);
 
 #endif

@@ -28,6 +28,16 @@ static const char block_ini[] =
 	"block_regexp_urls = ^/ci/secret[0-9]+$, tok(en)?=[a-f]+\n"
 	"block_headers = User-Agent: EvilBot\n"
 	"block_bodies = Ignore Previous\n"
+	"[route nf]\n"
+	"path = /nf\n"
+	"case_sensitive = false\n"
+	"block_urls = password\n"
+	"block_exact_urls = /nf/admin\n"
+	"block_headers = X-Token: secret\n"
+	"block_bodies = password, \xef\xbd\x93\xef\xbd\x85\xef\xbd\x83\xef\xbd\x92\xef\xbd\x85\xef\xbd\x94\n"
+	"[route nfcs]\n"
+	"path = /nfcs\n"
+	"block_bodies = Password\n"
 	"[route open]\n"
 	"path = /\n";
 
@@ -287,6 +297,65 @@ static void test_bodies(void)
 	BODY("ci", "text=ignore previous", "Ignore Previous");
 }
 
+/* Unicode normalisation: NFKC, default ignorables removed, case folded when
+ * case_sensitive = false; invalid UTF-8 checked raw and around. */
+#define FW_PASSWORD "\xef\xbd\x90\xef\xbd\x81\xef\xbd\x93\xef\xbd\x93\xef\xbd\x97\xef\xbd\x8f\xef\xbd\x92\xef\xbd\x84"
+#define FW_PASSWORD_UP "\xef\xbc\xb0\xef\xbc\xa1\xef\xbc\xb3\xef\xbc\xb3\xef\xbc\xb7\xef\xbc\xaf\xef\xbc\xb2\xef\xbc\xa4"
+#define FW_SECRET "\xef\xbd\x93\xef\xbd\x85\xef\xbd\x83\xef\xbd\x92\xef\xbd\x85\xef\xbd\x94"
+
+static void test_normalized_fullwidth(void)
+{
+	BODY("nf", "my " FW_PASSWORD " is", "password");
+	BODY("nf", "my " FW_PASSWORD_UP, "password");
+	BODY("nf", "my pass", NULL);
+	/* An entry written in fullwidth letters matches its plain form. */
+	BODY("nf", "the secret", FW_SECRET);
+	BODY("nf", "the SECRET", FW_SECRET);
+	BODY("nf", "the " FW_SECRET, FW_SECRET);
+	URL("nf", "/nf/?q=" FW_PASSWORD, "block_urls", "password");
+	URL("nf", "/nf/\xef\xbd\x81\xef\xbd\x84\xef\xbd\x8d\xef\xbd\x89\xef\xbd\x8e",
+	    "block_exact_urls", "/nf/admin");
+	HDR("nf", "X-Token: \xef\xbc\xb3" "ecret", "X-Token: secret");
+	/* Ligatures and other compatibility forms: "\xef\xac\x81" is "fi". */
+	BODY("nfcs", "Pass\xef\xac\x81", NULL);
+}
+
+static void test_normalized_zero_width(void)
+{
+	BODY("nf", "pass\xe2\x80\x8bword", "password");         /* U+200B */
+	BODY("nf", "pa\xe2\x80\x8dss\xe2\x80\x8cword", "password"); /* ZWJ, ZWNJ */
+	BODY("nf", "pass\xc2\xadword", "password");              /* soft hyphen */
+	BODY("nf", "\xef\xbb\xbfpass\xe2\x81\xa0word", "password"); /* BOM, word joiner */
+	BODY("nf", "pass word", NULL);
+	BODY("nf", "pass\xe2\x80\x83word", NULL); /* an em space is a space */
+}
+
+static void test_normalized_case(void)
+{
+	BODY("nf", "PaSsWoRd", "password");
+	BODY("nfcs", "my Password", "Password");
+	BODY("nfcs", "my password", NULL);
+	BODY("nfcs", "my \xef\xbc\xb0\xef\xbd\x81\xef\xbd\x93\xef\xbd\x93\xef\xbd\x97\xef\xbd\x8f\xef\xbd\x92\xef\xbd\x84",
+	     "Password");
+	BODY("nfcs", "my " FW_PASSWORD, NULL); /* case sensitive: no fold */
+	/* Folding beyond ASCII: the long s folds to s. */
+	BODY("nf", "pa\xc5\xbf\xc5\xbfword", "password"); /* long s */
+}
+
+static void test_normalized_invalid_utf8(void)
+{
+	BODY("nf", "\xff password", "password");
+	BODY("nf", "\xff" FW_PASSWORD "\xfe", "password");
+	BODY("nf", FW_PASSWORD "\xc3", "password");         /* truncated at the end */
+	BODY("nf", "\xc0\xaf" FW_PASSWORD, "password");     /* overlong */
+	BODY("nf", "\xed\xa0\x80" FW_PASSWORD, "password"); /* a surrogate */
+	BODY("nf", "pass\xffword", NULL); /* an invalid byte is kept, not dropped */
+	BODY("nf", "\xff\xfe\xfd", NULL);
+	BODY("nf", "\xc3", NULL);
+	BODY("nf", "\0" FW_PASSWORD, "password");
+	URL("nf", "/nf/\xff?q=" FW_PASSWORD, "block_urls", "password");
+}
+
 static void test_empty_lists(void)
 {
 	const struct gw_route *r = route("open");
@@ -354,6 +423,10 @@ void suite_block(void)
 		{ "empty lists never block", test_empty_lists, false },
 		{ "empty texts and no texts", test_empty_texts, false },
 		{ "16 KB texts", test_long_text, false },
+		{ "normalised: fullwidth letters", test_normalized_fullwidth, false },
+		{ "normalised: zero-width characters", test_normalized_zero_width, false },
+		{ "normalised: case folding", test_normalized_case, false },
+		{ "normalised: invalid UTF-8", test_normalized_invalid_utf8, false },
 	};
 	tu_register("block", block_init, block_cleanup, tests, GW_ARRAY_LEN(tests));
 }
