@@ -31,7 +31,7 @@ Q = @
 endif
 
 LIB_OBJ    = gw.o buf.o str.o sha256.o statefile.o
-POLICY_OBJ = policy.o auth.o block.o usage.o limit.o stats.o report.o rstore.o
+POLICY_OBJ = policy.o policy_schema.o policy_load.o policy_check.o policy_lint.o auth.o block.o usage.o limit.o stats.o report.o rstore.o
 CGI_OBJ    = query.o request.o reply.o prompt.o openai.o sse.o balance.o relay.o metrics.o admin.o serve.o openai_route.o cgi_io.o
 CORE_OBJ   = $(LIB_OBJ) $(POLICY_OBJ) $(CGI_OBJ)
 UNIT_SRC   = $(wildcard tests/unit/*.c)
