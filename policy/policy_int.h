@@ -9,6 +9,8 @@
 
 #define POLICY_MAX_INCLUDE_DEPTH 8
 #define POLICY_MAX_KEY_FILE	 4096
+/* The longest policy line, without its newline. */
+#define POLICY_MAX_LINE 65536
 
 enum section_kind {
 	SEC_NONE,
@@ -29,6 +31,8 @@ struct load_ctx {
 	struct gw_diag *diag;
 	const char *file; /* owned by p->files */
 	FILE *fp;
+	char *buf;        /* one whole line, POLICY_MAX_LINE + 2 bytes */
+	char *long_value; /* the value of a line too long for inih's buffer, or NULL */
 	int line;
 	int depth;
 	bool continuation;	      /* the current line continues the previous value */

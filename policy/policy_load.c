@@ -256,55 +256,123 @@ static bool looks_like_key(const char *s)
 	return *k == '=' || *k == ':';
 }
 
-/* inih's line reader: counts lines, refuses over-long ones, sees section
- * headers first, and tells indented keys from continuation lines. */
+/* Reads one whole line into ctx->buf; a line longer than POLICY_MAX_LINE is
+ * reported, skipped to its end and read as empty. NULL at the end. */
+static char *read_line(struct load_ctx *ctx)
+{
+	size_t len;
+	int c;
+
+	if (!fgets(ctx->buf, POLICY_MAX_LINE + 2, ctx->fp))
+		return NULL;
+	ctx->line++;
+	len = strlen(ctx->buf);
+	if (len <= POLICY_MAX_LINE || ctx->buf[len - 1] == '\n')
+		return ctx->buf;
+	ERR(ctx, "line longer than %d bytes", POLICY_MAX_LINE);
+	while ((c = fgetc(ctx->fp)) != EOF && c != '\n')
+		;
+	ctx->buf[0] = '\0';
+	return ctx->buf;
+}
+
+/* Cuts an inline comment (a ';' after a blank, as inih does) and trailing
+ * blanks from a value. */
+static void value_trim(char *v)
+{
+	char *end;
+
+	for (char *s = v; *s; s++) {
+		if (*s == ';' && s > v && isspace((unsigned char)s[-1])) {
+			*s = '\0';
+			break;
+		}
+	}
+	end = v + strlen(v);
+	while (end > v && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+}
+
+/* Hands inih a line too long for its buffer: the value is kept in
+ * ctx->long_value and inih gets "name = \x01" (or an indented "\x01" for a
+ * continuation), which handler_cb resolves; line numbers stay right. */
+static char *hand_long(struct load_ctx *ctx, char *line, char *str, int num)
+{
+	char *eq = strpbrk(line, "=:"), *name_end, *v;
+
+	if (ctx->continuation) {
+		v = line;
+		while (isspace((unsigned char)*v))
+			v++;
+		value_trim(v);
+		ctx->long_value = gw_strdup(v);
+		snprintf(str, (size_t)num, " \x01\n");
+		return str;
+	}
+	if (!eq) /* reported by the caller */
+		return strcpy(str, "");
+	name_end = eq;
+	while (name_end > line && isspace((unsigned char)name_end[-1]))
+		name_end--;
+	if (name_end - line > num - 8) {
+		ERR(ctx, "expected \"key = value\": the key is too long");
+		return strcpy(str, "");
+	}
+	v = eq + 1;
+	while (isspace((unsigned char)*v))
+		v++;
+	value_trim(v);
+	ctx->long_value = gw_strdup(v);
+	snprintf(str, (size_t)num, "%.*s = \x01\n", (int)(name_end - line), line);
+	return str;
+}
+
+/* Gives inih the line it may parse, short enough for its buffer. */
+static char *hand_line(struct load_ctx *ctx, char *line, char *str, int num)
+{
+	size_t len = strlen(line);
+
+	if (len < (size_t)num - 1)
+		return memcpy(str, line, len + 1);
+	return hand_long(ctx, line, str, num);
+}
+
+/* inih's line reader: reads whole lines of any length up to POLICY_MAX_LINE,
+ * counts them, sees section headers first, and tells indented keys from
+ * continuation lines. */
 static char *reader_cb(char *str, int num, void *stream)
 {
 	struct load_ctx *ctx = stream;
-	size_t len;
-	char *s;
+	char *line, *s;
 
-	if (!fgets(str, num, ctx->fp))
+	free(ctx->long_value);
+	ctx->long_value = NULL;
+	if (!(line = read_line(ctx)))
 		return NULL;
-	ctx->line++;
-	len = strlen(str);
-	if (len == (size_t)num - 1 && str[len - 1] != '\n' && !feof(ctx->fp)) {
-		int c;
-		ERR(ctx, "line longer than %d bytes; continue a long list on indented lines",
-		    num - 2);
-		while ((c = fgetc(ctx->fp)) != EOF && c != '\n')
-			;
-		str[0] = '\0';
-		ctx->continuation = false;
-		return str;
-	}
-	s = str;
+	s = line;
 	while (*s == ' ' || *s == '\t')
 		s++;
 	ctx->continuation = false;
 	if (*s == '\0' || *s == '\n' || *s == '\r' || *s == ';' || *s == '#')
-		return str;
+		return strcpy(str, "");
 	if (*s == '[') {
-		section_begin(ctx, s);
-		memmove(str, s, strlen(s) + 1); /* an indented header is still a header */
-		return str;
+		section_begin(ctx, s); /* an indented header is still a header */
+		return strcpy(str, "[s]\n");
 	}
-	if (s != str) {
+	if (s != line) {
 		if (looks_like_key(s)) {
-			memmove(str, s, strlen(s) + 1);
+			line = s;
 		} else if (ctx->seen.n > 0) {
 			ctx->continuation = true;
-			return str;
+			return hand_line(ctx, line, str, num);
 		} else {
-			ERR(ctx, "expected \"key = value\" (an indented line continues a list only "
-				 "after a key)");
-			str[0] = '\0';
-			return str;
+			ERR(ctx, "expected \"key = value\" (an indented line continues a list only after a key)");
+			return strcpy(str, "");
 		}
 	}
-	if (!strpbrk(str, "=:"))
+	if (!strpbrk(line, "=:"))
 		ERR(ctx, "expected \"key = value\"");
-	return str;
+	return hand_line(ctx, line, str, num);
 }
 
 static int handler_cb(void *user, const char *section, const char *name, const char *value)
@@ -318,6 +386,8 @@ static int handler_cb(void *user, const char *section, const char *name, const c
 		ERR(ctx, "\"%s\" is outside of any section", name);
 		return 1;
 	}
+	if (ctx->long_value && strcmp(value, "\x01") == 0)
+		value = ctx->long_value;
 	schema_set(ctx, name, value);
 	return 1;
 }
@@ -383,11 +453,14 @@ static void load_file(struct gw_policy *p, struct gw_diag *diag, const char *pat
 		fclose(ctx.fp);
 		return;
 	}
+	ctx.buf = gw_malloc(POLICY_MAX_LINE + 2);
 	if (ini_parse_stream(reader_cb, &ctx, handler_cb, &ctx) == -2)
 		diag_add(diag, false, ctx.file, 0, "out of memory");
 	if (ferror(ctx.fp))
 		diag_add(diag, false, ctx.file, 0, "read error");
 	fclose(ctx.fp);
+	free(ctx.buf);
+	free(ctx.long_value);
 	list_free(&ctx.seen);
 	load_includes(&ctx);
 	list_free(&ctx.includes);
