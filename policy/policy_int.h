@@ -4,6 +4,7 @@
 #define GW_POLICY_INT_H
 
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "policy.h"
 
@@ -80,6 +81,10 @@ void load_include(struct load_ctx *ctx, const char *value);
 void load_keys_dir(struct load_ctx *ctx, const char *value);
 void load_api_key_file(struct load_ctx *ctx, const char *value);
 void load_api_key_env(struct load_ctx *ctx, const char *value);
+
+/* True when two stats of one file show the same inode, size and mtime (to
+ * the nanosecond): the file did not change in between. */
+bool load_stat_same(const struct stat *a, const struct stat *b);
 
 /* ---- validation (policy_check.c) ---- */
 /* Checks what only the whole policy can tell, after every file is read. */

@@ -34,8 +34,31 @@ static void stamp_add(struct gw_policy *p, const char *path)
 	st->mtime = sb.st_mtim;
 }
 
+bool load_stat_same(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* A file changed while it was read (rewritten in place, in several writes):
+ * what was read may be half of it. The load does not count, and
+ * policy_changed tries it again. */
+static void check_torn(struct load_ctx *ctx, FILE *f, const struct stat *before,
+		       const char *path)
+{
+	struct stat after;
+
+	if (fstat(fileno(f), &after) == 0 && load_stat_same(before, &after))
+		return;
+	ctx->p->torn = true;
+	diag_add(ctx->diag, false, path, 0,
+		 "changed while it was read; it is read again on the next check");
+}
+
 bool policy_changed(const struct gw_policy *p)
 {
+	if (p->torn)
+		return true;
 	for (size_t i = 0; i < p->n_stamps; i++) {
 		const struct gw_stamp *st = &p->stamps[i];
 		struct stat sb;
@@ -102,13 +125,20 @@ static char *read_key_file(struct load_ctx *ctx, const char *path)
 {
 	char buf[POLICY_MAX_KEY_FILE + 1];
 	FILE *f = fopen(path, "r");
+	struct stat before;
 	size_t n;
 
 	if (!f) {
 		ERR(ctx, "api_key_file: cannot open %s: %s", path, strerror(errno));
 		return NULL;
 	}
+	if (fstat(fileno(f), &before) < 0) {
+		ERR(ctx, "api_key_file: cannot read %s: %s", path, strerror(errno));
+		fclose(f);
+		return NULL;
+	}
 	n = fread(buf, 1, sizeof(buf), f);
+	check_torn(ctx, f, &before, path);
 	fclose(f);
 	if (n > POLICY_MAX_KEY_FILE) {
 		ERR(ctx, "api_key_file: %s is larger than %d bytes", path, POLICY_MAX_KEY_FILE);
@@ -458,6 +488,7 @@ static void load_file(struct gw_policy *p, struct gw_diag *diag, const char *pat
 		diag_add(diag, false, ctx.file, 0, "out of memory");
 	if (ferror(ctx.fp))
 		diag_add(diag, false, ctx.file, 0, "read error");
+	check_torn(&ctx, ctx.fp, &sb, ctx.file);
 	fclose(ctx.fp);
 	free(ctx.buf);
 	free(ctx.long_value);

@@ -12,6 +12,7 @@
 #include "block.h"
 #include "gw.h"
 #include "policy.h"
+#include "policy_int.h"
 #include "sha256.h"
 #include "str.h"
 #include "suites.h"
@@ -2057,6 +2058,49 @@ static void test_model_cache_prices(void)
 		     10, "twice");
 }
 
+/* ---- a file changed while it was read ---- */
+
+static void test_stat_same(void)
+{
+	struct stat a, b;
+
+	memset(&a, 0, sizeof(a));
+	a.st_dev = 1;
+	a.st_ino = 2;
+	a.st_size = 100;
+	a.st_mtim.tv_sec = 1000;
+	a.st_mtim.tv_nsec = 5;
+	b = a;
+	CU_ASSERT_TRUE(load_stat_same(&a, &b));
+	b.st_mtim.tv_nsec = 6; /* a second write in the same second */
+	CU_ASSERT_FALSE(load_stat_same(&a, &b));
+	b = a;
+	b.st_size = 50; /* truncated, then written again */
+	CU_ASSERT_FALSE(load_stat_same(&a, &b));
+	b = a;
+	b.st_ino = 3;
+	CU_ASSERT_FALSE(load_stat_same(&a, &b));
+	b = a;
+	b.st_mtim.tv_sec = 1001;
+	CU_ASSERT_FALSE(load_stat_same(&a, &b));
+}
+
+/* A torn load is not valid, and always counts as changed, so that the next
+ * check loads again. */
+static void test_torn_counts_as_changed(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p = LOAD_VALID("torn.ini", BASE, &d);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_FALSE(p->torn);
+	CU_ASSERT_FALSE(policy_changed(p));
+	p->torn = true;
+	CU_ASSERT_TRUE(policy_changed(p));
+	policy_free(p);
+	diag_free(&d);
+}
+
 void suite_policy(void)
 {
 	static const struct tu_test tests[] = {
@@ -2131,6 +2175,8 @@ void suite_policy(void)
 		{ "lint: a host name starting with 127. is not local",
 		  test_lint_127_host_name, false },
 		{ "lint: the seed policy", test_lint_seed, false },
+		{ "load_stat_same: size, mtime to the ns, inode", test_stat_same, false },
+		{ "a torn load counts as changed", test_torn_counts_as_changed, false },
 		{ "threads, alert_at, alert_command, max_answer, stream_timeout, api, mode anthropic",
 		  test_gateway_new_keys, false },
 		{ "error: bad threads, alerts, caps, api, max_parallel, keys_dir",
