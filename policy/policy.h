@@ -137,6 +137,7 @@ struct gw_stamp {
 
 struct gw_policy {
 	bool valid;        /* loaded without errors */
+	bool torn;         /* a file changed while it was read: not valid, and changed */
 	char *state_dir;
 	char *usage_log;   /* NULL: off */
 	size_t max_body;
@@ -196,7 +197,8 @@ void policy_free(struct gw_policy *p);
 void policy_lint(const struct gw_policy *p, struct gw_diag *diag);
 
 /* True if any file or directory the policy was read from changed since it
- * was loaded (inode, size or mtime), or appeared or disappeared. */
+ * was loaded (inode, size or mtime), or appeared or disappeared, or if a
+ * file changed while it was being read (so the load is tried again). */
 bool policy_changed(const struct gw_policy *p);
 
 /* The route whose path is the longest prefix of path (at a segment

@@ -9,9 +9,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "block.h"
 #include "gw.h"
 #include "policy.h"
 #include "digest.h"
+#include "policy_int.h"
 #include "str.h"
 #include "suites.h"
 #include "testutil.h"
@@ -463,52 +465,142 @@ static char *long_line(const char *key, size_t total)
 	return s;
 }
 
+/* A block_urls line of total to total + 7 bytes: "block_urls = w00000, w00001, ...". */
+static char *block_line(size_t total, size_t *n_items)
+{
+	char *s = gw_malloc(total + 16);
+	size_t len = (size_t)sprintf(s, "block_urls = ");
+
+	*n_items = 0;
+	while (len < total) {
+		len += (size_t)sprintf(s + len, "%sw%05zu", *n_items ? ", " : "", *n_items);
+		(*n_items)++;
+	}
+	return s;
+}
+
+static void test_long_lines(void)
+{
+	struct gw_diag d = { 0 };
+	size_t n;
+	char *line = block_line(300, &n);
+	char *text = gw_asprintf(BASE "%s\n"
+				      "blocked_code = 404   ; a comment after a long line\n",
+				 line);
+	char *last = gw_asprintf("/x?w%05zu", n - 1);
+	struct block_text form = { last, strlen(last) };
+	const char *list = NULL, *entry = NULL;
+	struct gw_policy *p = LOAD_VALID("long300.ini", text, &d);
+	const struct gw_route *r;
+
+	CU_ASSERT(strlen(line) >= 300);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	r = route_named(p, "r");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	TU_INT(r->block_urls.n, n);
+	TU_INT(r->blocked_code, 404);
+	/* The last entry of the long line blocks. */
+	CU_ASSERT_TRUE(block_url(r, &form, 1, &list, &entry));
+	CU_ASSERT(entry && strcmp(entry, last + 3) == 0);
+	policy_free(p);
+	diag_free(&d);
+	free(text);
+	free(last);
+
+	/* The same line with an inline comment, CRLF, and an indented long
+	 * continuation line. */
+	text = gw_asprintf(BASE "%s   ; the list\r\n    %s, tail\r\n", line, line + 13);
+	p = LOAD_VALID("long-cont.ini", text, &d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	r = route_named(p, "r");
+	TU_INT(r->block_urls.n, 2 * n + 1);
+	TU_STR(r->block_urls.v[n - 1], r->block_urls.v[2 * n - 1]);
+	TU_STR(r->block_urls.v[2 * n], "tail");
+	policy_free(p);
+	diag_free(&d);
+	free(text);
+	free(line);
+
+	/* A 64 KiB line (the most), then an error two lines later. */
+	line = block_line(65536 - 8, &n);
+	CU_ASSERT(strlen(line) > 65528 && strlen(line) <= 65536);
+	text = gw_asprintf(BASE "%s\nblocked_code = 404\nwrong = 1\n", line);
+	EXPECT_ERROR("long64k-err.ini", text, 8, "wrong");
+	free(text);
+	text = gw_asprintf(BASE "%s", line); /* and without a newline at the end */
+	p = LOAD_VALID("long64k.ini", text, &d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT(route_named(p, "r")->block_urls.n > 5000);
+	policy_free(p);
+	diag_free(&d);
+	free(text);
+	free(line);
+
+	/* Long comments, and long values of other keys. */
+	line = long_line("; ", 65000);
+	text = gw_asprintf(BASE "%s[consumer c]\ncredential = %0300d\nmodels = %0500d\n", line,
+			   7, 8);
+	p = LOAD_VALID("long-other.ini", text, &d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT(policy_consumer(p, "c") && policy_consumer(p, "c")->credential_len == 300);
+	CU_ASSERT(policy_consumer(p, "c") && strlen(policy_consumer(p, "c")->models.v[0]) == 500);
+	policy_free(p);
+	diag_free(&d);
+	free(text);
+	free(line);
+}
+
 static void test_err_long_line(void)
 {
-	char *line = long_line("block_urls = ", 250);
+	char *line = long_line("block_urls = ", 65537);
+	char *huge = long_line("block_bodies = ", 1000000);
 	char *text = gw_asprintf(BASE "%s", line);
-	char *huge = long_line("block_bodies = ", 100000);
 
-	EXPECT_ERROR("e-long.ini", text, 6, NULL);
+	/* Over 64 KiB: FILE:LINE, and counting goes on. */
+	EXPECT_ERROR("e-long.ini", text, 6, "longer than 65536");
 	free(text);
-
-	/* Line counting goes on after a long line: the error two lines later. */
 	text = gw_asprintf(BASE "%sblocked_code = 404\nwrong = 1\n", line);
 	EXPECT_ERROR("e-long2.ini", text, 8, "wrong");
 	free(text);
-
-	/* A 100 KB line. */
 	text = gw_asprintf(BASE "%s", huge);
-	EXPECT_ERROR("e-long3.ini", text, 6, NULL);
+	EXPECT_ERROR("e-long3.ini", text, 6, "longer than 65536");
 	free(text);
-
-	/* 200 bytes and more without a newline at the end of the file. */
-	text = gw_asprintf(BASE "%.*s", 210, line);
-	EXPECT_ERROR("e-long4.ini", text, 6, NULL);
+	/* Without a newline at the end of the file. */
+	text = gw_asprintf(BASE "%.*s", 65600, huge);
+	EXPECT_ERROR("e-long4.ini", text, 6, "longer than 65536");
+	free(text);
+	/* An indented continuation over the limit. */
+	text = gw_asprintf(BASE "block_urls = a\n   %.*s\n", 65540, huge + 15);
+	EXPECT_ERROR("e-long5.ini", text, 7, "longer than 65536");
+	free(text);
+	/* A long line that is no "key = value", a long key, a long unknown key. */
+	text = gw_asprintf(BASE "%.*s\n", 300, huge + 15);
+	EXPECT_ERROR("e-long6.ini", text, 6, "key = value");
+	free(text);
+	text = gw_asprintf(BASE "%.*s = 1\n", 300, huge + 15);
+	EXPECT_ERROR("e-long7.ini", text, 6, "key");
+	free(text);
+	text = gw_asprintf(BASE "blocked_message = %.*s\nblocked_message = x\n", 1000, huge + 15);
+	EXPECT_ERROR("e-long8.ini", text, 7, "twice");
+	free(text);
+	/* A long scalar cannot continue either. */
+	text = gw_asprintf(BASE "prompt_param = a\n    %.*s\n", 1000, huge + 15);
+	EXPECT_ERROR("e-long9.ini", text, 7, "prompt_param");
 	free(text);
 	free(line);
 	free(huge);
 }
 
-static void test_long_line_limit(void)
+/* A value that is exactly the placeholder byte is taken as written. */
+static void test_long_line_placeholder(void)
 {
-	/* 150 bytes are fine; lines of 200 bytes or more are refused. */
-	char *ok = long_line("block_urls = ", 150);
-	char *bad = long_line("block_urls = ", 200);
-	char *text = gw_asprintf(BASE "%s", ok);
 	struct gw_diag d = { 0 };
-	struct gw_policy *p = LOAD_VALID("long-ok.ini", text, &d);
+	struct gw_policy *p = LOAD_VALID("ctl.ini", BASE "blocked_message = \x01\n", &d);
 
-	/* "block_urls = " then ",x" pairs up to byte 150: 68 items. */
-	CU_ASSERT(p && route_named(p, "r") && route_named(p, "r")->block_urls.n == 68);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	TU_STR(route_named(p, "r")->blocked_message, "\x01");
 	policy_free(p);
 	diag_free(&d);
-	free(text);
-	text = gw_asprintf(BASE "%s", bad);
-	EXPECT_ERROR("long-bad.ini", text, 6, NULL);
-	free(text);
-	free(ok);
-	free(bad);
 }
 
 static void test_err_credential_both(void)
@@ -1962,6 +2054,49 @@ static void test_model_cache_prices(void)
 		     10, "twice");
 }
 
+/* ---- a file changed while it was read ---- */
+
+static void test_stat_same(void)
+{
+	struct stat a, b;
+
+	memset(&a, 0, sizeof(a));
+	a.st_dev = 1;
+	a.st_ino = 2;
+	a.st_size = 100;
+	a.st_mtim.tv_sec = 1000;
+	a.st_mtim.tv_nsec = 5;
+	b = a;
+	CU_ASSERT_TRUE(load_stat_same(&a, &b));
+	b.st_mtim.tv_nsec = 6; /* a second write in the same second */
+	CU_ASSERT_FALSE(load_stat_same(&a, &b));
+	b = a;
+	b.st_size = 50; /* truncated, then written again */
+	CU_ASSERT_FALSE(load_stat_same(&a, &b));
+	b = a;
+	b.st_ino = 3;
+	CU_ASSERT_FALSE(load_stat_same(&a, &b));
+	b = a;
+	b.st_mtim.tv_sec = 1001;
+	CU_ASSERT_FALSE(load_stat_same(&a, &b));
+}
+
+/* A torn load is not valid, and always counts as changed, so that the next
+ * check loads again. */
+static void test_torn_counts_as_changed(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p = LOAD_VALID("torn.ini", BASE, &d);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_FALSE(p->torn);
+	CU_ASSERT_FALSE(policy_changed(p));
+	p->torn = true;
+	CU_ASSERT_TRUE(policy_changed(p));
+	policy_free(p);
+	diag_free(&d);
+}
+
 void suite_policy(void)
 {
 	static const struct tu_test tests[] = {
@@ -1981,8 +2116,9 @@ void suite_policy(void)
 		{ "error: indented line without = after a header",
 		  test_err_no_equals_indented, false },
 		{ "error: key outside any section", test_err_outside_section, false },
-		{ "error: long lines", test_err_long_line, false },
-		{ "long line limit", test_long_line_limit, false },
+		{ "long lines: 300 bytes, 64 KiB, continued, commented", test_long_lines, false },
+		{ "error: lines over 64 KiB, long keys", test_err_long_line, false },
+		{ "a value of the placeholder byte", test_long_line_placeholder, false },
 		{ "error: credential and credential_sha256", test_err_credential_both, false },
 		{ "error: bad sha256 hex", test_err_bad_sha256, false },
 		{ "error: undefined upstream", test_err_undefined_upstream, false },
@@ -2035,6 +2171,8 @@ void suite_policy(void)
 		{ "lint: a host name starting with 127. is not local",
 		  test_lint_127_host_name, false },
 		{ "lint: the seed policy", test_lint_seed, false },
+		{ "load_stat_same: size, mtime to the ns, inode", test_stat_same, false },
+		{ "a torn load counts as changed", test_torn_counts_as_changed, false },
 		{ "threads, alert_at, alert_command, max_answer, stream_timeout, api, mode anthropic",
 		  test_gateway_new_keys, false },
 		{ "error: bad threads, alerts, caps, api, max_parallel, keys_dir",
