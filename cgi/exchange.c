@@ -159,11 +159,8 @@ static void price_answer(struct exchange *ex)
 	m = policy_model(ex->policy, ex->model);
 	if (m) {
 		ex->priced = true;
-		int64_t in, out;
-		if (__builtin_mul_overflow(ex->prompt_tokens, m->input_pico, &in) ||
-		    __builtin_mul_overflow(ex->completion_tokens, m->output_pico, &out) ||
-		    __builtin_add_overflow(in, out, &ex->cost_pico))
-			ex->cost_pico = INT64_MAX; /* absurd token counts: the most, never a wrap */
+		ex->cost_pico = model_cost_pico(m, ex->prompt_tokens, ex->cached_tokens,
+						ex->cache_write_tokens, ex->completion_tokens);
 		return;
 	}
 	for (size_t i = 0; i < proc->n_unpriced; i++)
@@ -200,25 +197,33 @@ static void settle_limits(struct exchange *ex)
 
 /* ---- the upstream call ---- */
 
-static void account_usage(struct exchange *ex, const struct openai_usage *u_);
-
 void ex_account(struct exchange *ex, json_object *answer)
 {
-	struct openai_usage u = { 0 };
+	struct openai_usage u;
 
-	openai_usage(answer, &u);
-	account_usage(ex, &u);
+	openai_usage(answer, ex->usage_shape, &u);
+	ex_account_usage(ex, &u);
 }
 
-static void account_usage(struct exchange *ex, const struct openai_usage *u_)
+void ex_account_usage(struct exchange *ex, const struct openai_usage *u)
 {
-	const struct openai_usage u = *u_;
-
 	ex->answered_ok = true;
-	ex->usage_found = u.found;
-	ex->prompt_tokens = u.prompt_tokens;
-	ex->completion_tokens = u.completion_tokens;
-	ex->total_tokens = u.total_tokens;
+	ex->usage_found = u->found;
+	ex->prompt_tokens = u->prompt_tokens;
+	ex->completion_tokens = u->completion_tokens;
+	ex->total_tokens = u->total_tokens;
+	ex->cached_tokens = u->cached_tokens;
+	ex->cache_write_tokens = u->cache_write_tokens;
+	ex->reasoning_tokens = u->reasoning_tokens;
+}
+
+void ex_note_upstream_id(struct exchange *ex, const struct relay_result *res)
+{
+	if (!res->request_id[0])
+		return;
+	snprintf(ex->upstream_request_id, sizeof(ex->upstream_request_id), "%s", res->request_id);
+	reply_header(&ex->reply, ex->errors == GW_ERRORS_ANTHROPIC ? "request-id" : "x-request-id",
+		     ex->upstream_request_id);
 }
 
 /* Turns a buffered upstream result into the client's answer. */
@@ -250,15 +255,16 @@ void ex_relay_answer(struct exchange *ex, struct relay_result *res)
 	}
 	if (res->status >= 200 && res->status < 300) {
 		struct openai_usage u;
-		if (!openai_scan(res->body.data, res->body.len, &u)) {
+		if (!openai_scan(res->body.data, res->body.len, ex->usage_shape, &u)) {
 			gw_log("request %s: upstream %s answered %ld with invalid JSON",
 				  ex->request_id, ex->upstream, res->status);
 			ex_refuse(ex, 502, "upstream_error", "upstream_invalid",
 			       "The upstream answered with invalid JSON", "upstream_invalid");
 			return;
 		}
-		account_usage(ex, &u);
+		ex_account_usage(ex, &u);
 	}
+	ex_note_upstream_id(ex, res);
 	reply_send(&ex->reply, (int)res->status, ctype, buf_str(&res->body), res->body.len);
 }
 
@@ -277,8 +283,16 @@ const struct gw_upstream *ex_call(struct exchange *ex, const char *method, const
 {
 	struct gw_proc *proc = ex->proc;
 	const struct gw_route *r = ex->route;
-	const struct gw_upstream **order = gw_calloc(r->n_upstreams, sizeof(*order));
-	size_t n = balance_order(&proc->balancer, r, time(NULL), (unsigned)rand_r(&proc->seed), order);
+	const struct gw_upstream **order = gw_calloc(r->n_upstreams + 1, sizeof(*order));
+	size_t n;
+
+	if (ex->pinned) { /* a stored response lives there: no failover */
+		order[0] = ex->pinned;
+		n = 1;
+	} else {
+		n = balance_order(&proc->balancer, r, time(NULL), (unsigned)rand_r(&proc->seed),
+				  order);
+	}
 	size_t tries = (size_t)r->retries + 1 < n ? (size_t)r->retries + 1 : n;
 	const struct gw_upstream *u = NULL;
 	double waited = 0; /* on attempts that failed: upstream time, not the gateway's */
@@ -305,6 +319,7 @@ const struct gw_upstream *ex_call(struct exchange *ex, const char *method, const
 		rq.path = path;
 		rq.body = make_body ? make_body(ex, u, &rq.body_len, &owned) : NULL;
 		rq.stream = sink != NULL;
+		rq.headers = ex->upstream_headers;
 		rq.max_answer = ex->policy->max_answer;
 		rq.max_seconds = ex->policy->stream_timeout_s;
 		ex->upstream = u->name;
@@ -406,6 +421,11 @@ void ex_finish(struct exchange *ex)
 	u.upstream_ms = ex->upstream_ms;
 	u.priced = ex->priced;
 	u.cost_pico = ex->cost_pico;
+	u.cached_tokens = ex->cached_tokens;
+	u.cache_write_tokens = ex->cache_write_tokens;
+	u.reasoning_tokens = ex->reasoning_tokens;
+	u.upstream_request_id = ex->upstream_request_id[0] ? ex->upstream_request_id : NULL;
+	u.session = ex->session;
 	record_stats(ex, &now);
 	if (usage_log_write(&ex->proc->usage, &u) < 0 && !ex->proc->usage.warned) {
 		gw_log("cannot write the usage log %s: %s", ex->proc->usage.path,

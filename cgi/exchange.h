@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "limit.h"
+#include "openai.h"
 #include "proc.h"
 #include "relay.h"
 #include "reply.h"
@@ -35,7 +36,15 @@ struct exchange {
 	struct limit_ticket ticket;
 	bool answered_ok;   /* the upstream answered 2xx */
 	bool usage_found;   /* ... with a usage object */
+	enum usage_shape usage_shape; /* how the mode's API names usage fields */
 	long long prompt_tokens, completion_tokens, total_tokens;
+	long long cached_tokens, cache_write_tokens, reasoning_tokens;
+	const struct gw_upstream *pinned; /* the only upstream to call (a stored
+					     response's), or NULL: the route's */
+	const char *session;              /* X-Claude-Code-Session-Id, or NULL */
+	const char *const *upstream_headers; /* more request headers for the upstream
+						(NULL-terminated), owned by the mode */
+	char upstream_request_id[128];    /* the upstream's id of this request */
 	long long upstream_ms;
 	int64_t upstream_us;
 	bool priced;         /* cost_pico is known */
@@ -62,8 +71,16 @@ bool ex_refuse_blocked(struct exchange *ex, const char *list, const char *entry)
  * the answer (429 or 503) is sent and false returned. */
 bool ex_limit(struct exchange *ex, long long estimate);
 
-/* Reads usage from an upstream answer into ex. */
+/* Reads usage from an upstream answer object (its "usage" member) into ex. */
 void ex_account(struct exchange *ex, json_object *answer);
+
+/* Takes u as the request's usage (a stream's running totals included). */
+void ex_account_usage(struct exchange *ex, const struct openai_usage *u);
+
+/* Keeps the upstream's request id and returns it to the caller in the
+ * answer's header (x-request-id, or request-id on Anthropic routes). Call
+ * before the answer starts. */
+void ex_note_upstream_id(struct exchange *ex, const struct relay_result *res);
 
 /* Sends a buffered upstream result to the client (or the matching error). */
 void ex_relay_answer(struct exchange *ex, struct relay_result *res);

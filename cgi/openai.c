@@ -37,31 +37,77 @@ json_object *openai_parse_body(struct gw_buf *body)
 	return o;
 }
 
-static long long get_int(json_object *o, const char *key)
+/* A count from a usage object, clamped to 0..OPENAI_MAX_TOKENS; -1 when absent. */
+static long long usage_count(json_object *o, const char *key)
 {
 	json_object *v;
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
-		return 0;
-	long long n = json_object_get_int64(v);
-	return n < 0 ? 0 : n;
+	long long n;
+
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+		return -1;
+	n = json_object_get_int64(v);
+	return n < 0 ? 0 : n > OPENAI_MAX_TOKENS ? OPENAI_MAX_TOKENS : n;
 }
 
-void openai_usage(json_object *answer, struct openai_usage *u)
+static json_object *usage_member(json_object *o, const char *key)
 {
-	json_object *usage;
+	json_object *v;
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_object)
+		       ? v
+		       : NULL;
+}
 
-	if (!answer || !json_object_is_type(answer, json_type_object) ||
-	    !json_object_object_get_ex(answer, "usage", &usage) ||
-	    !json_object_is_type(usage, json_type_object))
+/* Sets *field from the first of two keys present. */
+static void usage_take(json_object *o, const char *a, const char *b, long long *field)
+{
+	long long n = usage_count(o, a);
+	if (n < 0 && b)
+		n = usage_count(o, b);
+	if (n >= 0)
+		*field = n;
+}
+
+void openai_usage_read(json_object *usage, enum usage_shape shape, struct openai_usage *u)
+{
+	json_object *in_details, *out_details;
+
+	if (!usage || !json_object_is_type(usage, json_type_object))
 		return;
 	u->found = true;
-	u->prompt_tokens = get_int(usage, "prompt_tokens");
-	u->completion_tokens = get_int(usage, "completion_tokens");
-	u->total_tokens = get_int(usage, "total_tokens");
-	if (u->total_tokens == 0) /* both are >= 0: only the sum can overflow */
-		u->total_tokens = u->prompt_tokens > LLONG_MAX - u->completion_tokens
-					  ? LLONG_MAX
-					  : u->prompt_tokens + u->completion_tokens;
+	if (shape == USAGE_ANTHROPIC) {
+		long long input = -1;
+		usage_take(usage, "input_tokens", NULL, &input);
+		usage_take(usage, "cache_read_input_tokens", NULL, &u->cached_tokens);
+		usage_take(usage, "cache_creation_input_tokens", NULL, &u->cache_write_tokens);
+		usage_take(usage, "output_tokens", NULL, &u->completion_tokens);
+		if (input >= 0 || u->cached_tokens || u->cache_write_tokens)
+			u->prompt_tokens = (input > 0 ? input : 0) + u->cached_tokens +
+					   u->cache_write_tokens;
+		u->total_tokens = u->prompt_tokens + u->completion_tokens;
+		return;
+	}
+	in_details = usage_member(usage, "prompt_tokens_details");
+	if (!in_details)
+		in_details = usage_member(usage, "input_tokens_details");
+	out_details = usage_member(usage, "completion_tokens_details");
+	if (!out_details)
+		out_details = usage_member(usage, "output_tokens_details");
+	usage_take(usage, "prompt_tokens", "input_tokens", &u->prompt_tokens);
+	usage_take(usage, "completion_tokens", "output_tokens", &u->completion_tokens);
+	usage_take(usage, "total_tokens", NULL, &u->total_tokens);
+	usage_take(in_details, "cached_tokens", NULL, &u->cached_tokens);
+	usage_take(out_details, "reasoning_tokens", NULL, &u->reasoning_tokens);
+	if (u->cached_tokens > u->prompt_tokens)
+		u->cached_tokens = u->prompt_tokens;
+	if (u->total_tokens == 0) /* both are bounded: the sum cannot overflow */
+		u->total_tokens = u->prompt_tokens + u->completion_tokens;
+}
+
+void openai_usage(json_object *answer, enum usage_shape shape, struct openai_usage *u)
+{
+	memset(u, 0, sizeof(*u));
+	if (answer && json_object_is_type(answer, json_type_object))
+		openai_usage_read(usage_member(answer, "usage"), shape, u);
 }
 
 void openai_strings(json_object *o, struct gw_buf *out)
@@ -104,6 +150,7 @@ long long openai_int(json_object *o, const char *key, long long dflt)
 
 struct jscan {
 	const char *p, *end;
+	const char *usage, *usage_end; /* the last top-level "usage" object */
 };
 
 static void jws(struct jscan *j)
@@ -196,10 +243,10 @@ static bool jnumber(struct jscan *j, long long *ival, bool *is_int)
 	return true;
 }
 
-static bool jvalue(struct jscan *j, int depth, struct openai_usage *u, int role);
+static bool jvalue(struct jscan *j, int depth, int role);
 
-/* role: 0 any value, 1 the top-level object, 2 the usage object */
-static bool jobject(struct jscan *j, int depth, struct openai_usage *u, int role)
+/* role: 0 any value, 1 the top-level object, 2 its "usage" member */
+static bool jobject(struct jscan *j, int depth, int role)
 {
 	j->p++; /* '{' */
 	jws(j);
@@ -221,24 +268,8 @@ static bool jobject(struct jscan *j, int depth, struct openai_usage *u, int role
 		jws(j);
 		if (role == 1 && klen == 5 && memcmp(key, "usage", 5) == 0)
 			sub = 2;
-		if (role == 2 && j->p < j->end && *j->p != '"' && *j->p != '{' && *j->p != '[') {
-			long long v = 0;
-			bool is_int = false;
-			if (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')) {
-				if (!jnumber(j, &v, &is_int))
-					return false;
-				if (is_int && klen == 13 && memcmp(key, "prompt_tokens", 13) == 0)
-					u->prompt_tokens = v;
-				else if (is_int && klen == 17 && memcmp(key, "completion_tokens", 17) == 0)
-					u->completion_tokens = v;
-				else if (is_int && klen == 12 && memcmp(key, "total_tokens", 12) == 0)
-					u->total_tokens = v;
-			} else if (!jvalue(j, depth + 1, u, 0)) {
-				return false;
-			}
-		} else if (!jvalue(j, depth + 1, u, sub)) {
+		if (!jvalue(j, depth + 1, sub))
 			return false;
-		}
 		jws(j);
 		if (j->p < j->end && *j->p == ',') {
 			j->p++;
@@ -252,7 +283,7 @@ static bool jobject(struct jscan *j, int depth, struct openai_usage *u, int role
 	}
 }
 
-static bool jvalue(struct jscan *j, int depth, struct openai_usage *u, int role)
+static bool jvalue(struct jscan *j, int depth, int role)
 {
 	const char *raw;
 	size_t rawlen;
@@ -264,10 +295,14 @@ static bool jvalue(struct jscan *j, int depth, struct openai_usage *u, int role)
 	switch (*j->p) {
 	case '{':
 		if (role == 2) { /* a repeated "usage": the last one counts, as in json-c */
-			memset(u, 0, sizeof(*u));
-			u->found = true;
+			const char *start = j->p;
+			if (!jobject(j, depth, 0))
+				return false;
+			j->usage = start;
+			j->usage_end = j->p;
+			return true;
 		}
-		return jobject(j, depth, u, role);
+		return jobject(j, depth, role);
 	case '[':
 		j->p++;
 		jws(j);
@@ -277,7 +312,7 @@ static bool jvalue(struct jscan *j, int depth, struct openai_usage *u, int role)
 		}
 		for (;;) {
 			jws(j);
-			if (!jvalue(j, depth + 1, u, 0))
+			if (!jvalue(j, depth + 1, 0))
 				return false;
 			jws(j);
 			if (j->p < j->end && *j->p == ',') {
@@ -309,22 +344,29 @@ static bool jvalue(struct jscan *j, int depth, struct openai_usage *u, int role)
 	}
 }
 
-bool openai_scan(const char *s, size_t len, struct openai_usage *u)
+bool openai_scan(const char *s, size_t len, enum usage_shape shape, struct openai_usage *u)
 {
-	struct jscan j = { s, s + len };
+	struct jscan j = { s, s + len, NULL, NULL };
 
 	memset(u, 0, sizeof(*u));
 	if (len == 0 || !str_utf8_valid(s, len))
 		return false;
 	jws(&j);
-	if (!jvalue(&j, 1, u, j.p < j.end && *j.p == '{' ? 1 : 0))
+	if (!jvalue(&j, 1, j.p < j.end && *j.p == '{' ? 1 : 0))
 		return false;
 	jws(&j);
 	if (j.p != j.end)
 		return false;
-	if (u->found && u->total_tokens == 0)
-		u->total_tokens = u->prompt_tokens > LLONG_MAX - u->completion_tokens
-					  ? LLONG_MAX
-					  : u->prompt_tokens + u->completion_tokens;
+	if (j.usage) {
+		/* the scanner checked it: a plain parse of the small span */
+		struct json_tokener *tok = json_tokener_new_ex(OPENAI_MAX_DEPTH);
+		json_object *usage = tok ? json_tokener_parse_ex(tok, j.usage,
+							      (int)(j.usage_end - j.usage))
+					 : NULL;
+		openai_usage_read(usage, shape, u);
+		json_object_put(usage);
+		if (tok)
+			json_tokener_free(tok);
+	}
 	return true;
 }

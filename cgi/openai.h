@@ -24,22 +24,40 @@ json_object *openai_parse(const char *s, size_t len);
  * caller puts it) or NULL, as openai_parse(); the body is then unchanged. */
 json_object *openai_parse_body(struct gw_buf *body);
 
+/* Token usage as the gateway accounts it, whatever API reported it. */
 struct openai_usage {
-	long long prompt_tokens;
+	long long prompt_tokens;      /* every input token, cache reads and writes included */
 	long long completion_tokens;
 	long long total_tokens;
+	long long cached_tokens;      /* input tokens read from the cache */
+	long long cache_write_tokens; /* input tokens written to the cache (Anthropic) */
+	long long reasoning_tokens;   /* output tokens spent on reasoning */
 	bool found;
 };
 
-/* Reads "usage" {prompt_tokens, completion_tokens, total_tokens} from an
- * answer object into u (total computed when missing). */
-void openai_usage(json_object *answer, struct openai_usage *u);
+/* How an API names its usage fields. */
+enum usage_shape {
+	USAGE_OPENAI,    /* Chat Completions (prompt_tokens, ...) and the Responses
+			    API (input_tokens, output_tokens, *_details) */
+	USAGE_ANTHROPIC, /* Messages: input_tokens excludes cache reads and writes */
+};
+
+/* Reads a usage object into u (fields absent stay as they are; total
+ * computed when missing). Counts are clamped to 0..OPENAI_MAX_TOKENS. */
+void openai_usage_read(json_object *usage, enum usage_shape shape, struct openai_usage *u);
+
+/* Reads the "usage" member of an answer object into u (zeroed first). */
+void openai_usage(json_object *answer, enum usage_shape shape, struct openai_usage *u);
+
+/* The most tokens one answer may report; more is taken as this many. */
+#define OPENAI_MAX_TOKENS 1000000000000LL
 
 /* Checks that s[0..len) is one JSON value (RFC 8259, UTF-8, nesting at most
- * OPENAI_MAX_DEPTH) and reads the top-level "usage" object into u, without
- * building a DOM: the check every upstream answer goes through. Returns
- * false when it is not valid JSON. */
-bool openai_scan(const char *s, size_t len, struct openai_usage *u);
+ * OPENAI_MAX_DEPTH) without building a DOM, the check every upstream answer
+ * goes through, and reads its top-level "usage" object (the last one, as
+ * json-c would) into u with openai_usage_read. Returns false when it is not
+ * valid JSON. */
+bool openai_scan(const char *s, size_t len, enum usage_shape shape, struct openai_usage *u);
 
 /* Appends every string value (and object key) of o to out, each followed by
  * '\n', so block lists see the text behind JSON escapes such as \u0070. */

@@ -276,17 +276,18 @@ static int on_event(void *ctx, const char *data, size_t len, bool has_data, cons
 	return reply_write(&ex->reply, raw, raw_len, true);
 }
 
-static int stream_begin(void *ctx, long status, const char *content_type)
+static int stream_begin(void *ctx, const struct relay_result *res)
 {
 	struct exchange *ex = ctx;
 	struct oa_state *oa = state(ex);
 
-	oa->sse = strncasecmp(content_type, "text/event-stream", 17) == 0;
+	oa->sse = strncasecmp(res->content_type, "text/event-stream", 17) == 0;
 	if (!oa->sse)
 		return 1; /* no stream after all: checked and relayed as a whole */
 	reply_header(&ex->reply, "Cache-Control", "no-cache");
 	reply_header(&ex->reply, "X-Accel-Buffering", "no");
-	if (reply_start(&ex->reply, (int)status, "text/event-stream") < 0)
+	ex_note_upstream_id(ex, res);
+	if (reply_start(&ex->reply, (int)res->status, "text/event-stream") < 0)
 		return -1;
 	return ex->reply.io->flush(ex->reply.io->ctx) < 0 ? -1 : 0;
 }

@@ -38,12 +38,33 @@ void relay_result_free(struct relay_result *res)
 	buf_free(&res->body);
 }
 
+/* Keeps a response header's value when it is printable ASCII that fits. */
+static void keep_header_value(const char *v, size_t vlen, char *out, size_t size)
+{
+	while (vlen && (*v == ' ' || *v == '\t'))
+		v++, vlen--;
+	while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+		vlen--;
+	if (vlen == 0 || vlen >= size)
+		return;
+	for (size_t i = 0; i < vlen; i++)
+		if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f || v[i] == '"' ||
+		    v[i] == '\\')
+			return;
+	memcpy(out, v, vlen);
+	out[vlen] = '\0';
+}
+
 static size_t header_cb(char *p, size_t size, size_t n, void *ud)
 {
 	struct relay *r = ud;
 	size_t len = size * n;
 
-	if (len > 13 && strncasecmp(p, "content-type:", 13) == 0) {
+	if (len > 13 && strncasecmp(p, "x-request-id:", 13) == 0) {
+		keep_header_value(p + 13, len - 13, r->res->request_id, sizeof(r->res->request_id));
+	} else if (len > 11 && strncasecmp(p, "request-id:", 11) == 0) {
+		keep_header_value(p + 11, len - 11, r->res->request_id, sizeof(r->res->request_id));
+	} else if (len > 13 && strncasecmp(p, "content-type:", 13) == 0) {
 		const char *v = p + 13;
 		size_t vlen = len - 13;
 		while (vlen && (*v == ' ' || *v == '\t'))
@@ -60,6 +81,7 @@ static size_t header_cb(char *p, size_t size, size_t n, void *ud)
 					 "application/octet-stream");
 	} else if (len > 5 && strncmp(p, "HTTP/", 5) == 0) {
 		r->res->content_type[0] = '\0'; /* a new response (after 100 Continue) */
+		r->res->request_id[0] = '\0';
 	}
 	return len;
 }
@@ -108,7 +130,9 @@ static size_t write_cb(char *p, size_t size, size_t n, void *ud)
 	clock_gettime(CLOCK_MONOTONIC, &r->last_data);
 	curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (r->sink && status >= 200 && status < 300 && !res->began) {
-		int rc = r->sink->begin(r->sink->ctx, status, res->content_type);
+		int rc;
+		res->status = status;
+		rc = r->sink->begin(r->sink->ctx, res);
 		if (rc < 0) {
 			r->client_gone = true;
 			return 0;
@@ -151,10 +175,15 @@ static struct curl_slist *request_headers(const struct relay_request *rq)
 	if (rq->body)
 		h = curl_slist_append(h, "Content-Type: application/json");
 	if (rq->upstream->api_key) {
-		int n = snprintf(auth, sizeof(auth), "Authorization: Bearer %s", rq->upstream->api_key);
+		int n = snprintf(auth, sizeof(auth),
+				 rq->upstream->api == GW_UPSTREAM_ANTHROPIC ? "x-api-key: %s"
+									   : "Authorization: Bearer %s",
+				 rq->upstream->api_key);
 		h = curl_slist_append(h, auth);
 		explicit_bzero(auth, n > 0 && (size_t)n < sizeof(auth) ? (size_t)n : sizeof(auth));
 	}
+	for (size_t i = 0; rq->headers && rq->headers[i]; i++)
+		h = curl_slist_append(h, rq->headers[i]);
 	return h;
 }
 

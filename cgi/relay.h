@@ -26,6 +26,7 @@ struct relay_request {
 	const char *body;    /* POST body (JSON) */
 	size_t body_len;
 	bool stream;         /* relay the answer through the sink as it comes */
+	const char *const *headers; /* more "Name: value" lines, NULL-terminated, or NULL */
 	size_t max_answer;   /* bytes of one answer, streams included; 0: default
 			      * (a buffered answer is also held to RELAY_MAX_ANSWER) */
 	long long max_seconds; /* total duration of the call, streams included;
@@ -38,9 +39,12 @@ struct relay_request {
  * all), -1 to abort (the client went away). data is called with each
  * piece; it returns 0, -1 to abort because the client went away, or -2 to
  * abort because the upstream's data is unacceptable. */
+struct relay_result;
+
 struct relay_sink {
 	void *ctx;
-	int (*begin)(void *ctx, long status, const char *content_type);
+	/* res holds the status, Content-Type and request id so far */
+	int (*begin)(void *ctx, const struct relay_result *res);
 	int (*data)(void *ctx, const char *p, size_t n);
 };
 
@@ -48,6 +52,7 @@ struct relay_result {
 	enum gw_err err;     /* GW_OK, GW_EUPSTREAM, GW_ETIMEOUT, GW_ETOOBIG, GW_ECLIENT */
 	long status;         /* upstream HTTP status, 0 if none */
 	char content_type[128];
+	char request_id[128]; /* the upstream's x-request-id or request-id, printable ASCII */
 	struct gw_buf body;  /* the answer when not streamed */
 	bool began;          /* the sink's begin was called: bytes may have reached the client */
 	double seconds;      /* time spent on the upstream call */
@@ -75,7 +80,8 @@ struct relay {
 /* Creates the process's handle. Returns 0 or -1. */
 int relay_init(struct relay *r);
 
-/* Performs one upstream call. With rq->stream and a sink, 2xx answers go to
+/* Performs one upstream call. The upstream's key goes as Authorization:
+ * Bearer (api = openai) or x-api-key (api = anthropic). With rq->stream and a sink, 2xx answers go to
  * the sink as they arrive: timeout_ms bounds the wait for the stream to begin
  * (an answer that turns out not to be a stream is bounded as a whole, as a
  * buffered one), then each silence between pieces; rq->max_seconds bounds the

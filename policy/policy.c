@@ -206,3 +206,31 @@ void policy_free(struct gw_policy *p)
 	free(p->stamps);
 	free(p);
 }
+
+/* a * b + *sum, saturating at INT64_MAX; a and b are >= 0. */
+static void add_product(int64_t a, int64_t b, int64_t *sum)
+{
+	int64_t prod;
+	if (__builtin_mul_overflow(a, b, &prod) || __builtin_add_overflow(*sum, prod, sum))
+		*sum = INT64_MAX;
+}
+
+static long long clamp_tokens(long long n, long long max)
+{
+	return n < 0 ? 0 : n > max ? max : n;
+}
+
+int64_t model_cost_pico(const struct gw_model *m, long long prompt, long long cached,
+			long long cache_write, long long completion)
+{
+	int64_t sum = 0;
+
+	prompt = clamp_tokens(prompt, 1000000000000LL);
+	cached = clamp_tokens(cached, prompt);
+	cache_write = clamp_tokens(cache_write, prompt - cached);
+	add_product(prompt - cached - cache_write, m->input_pico, &sum);
+	add_product(cached, m->cached_input_pico, &sum);
+	add_product(cache_write, m->cache_write_pico, &sum);
+	add_product(clamp_tokens(completion, 1000000000000LL), m->output_pico, &sum);
+	return sum;
+}

@@ -55,6 +55,13 @@ struct gw_model {
 /* The wire protocol an upstream speaks. */
 enum gw_upstream_api { GW_UPSTREAM_OPENAI, GW_UPSTREAM_ANTHROPIC };
 
+/* The cost of one answer in pico-USD: (prompt - cached - cache_write) at the
+ * input price, cached at cached_input, cache_write at cache_write, completion
+ * at output. Token counts are clamped to sane ranges first; the sum
+ * saturates at INT64_MAX, never wraps. */
+int64_t model_cost_pico(const struct gw_model *m, long long prompt, long long cached,
+			long long cache_write, long long completion);
+
 struct gw_upstream {
 	char *name;
 	enum gw_upstream_api api; /* default GW_UPSTREAM_OPENAI */

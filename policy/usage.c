@@ -67,6 +67,12 @@ char *usage_format(const struct usage_record *r)
 		   ",\"total_tokens\":%lld,\"latency_ms\":%lld,\"upstream_ms\":%lld,\"cost_usd\":%s",
 		   r->status, r->stream ? "true" : "false", r->prompt_tokens, r->completion_tokens,
 		   r->total_tokens, r->latency_ms, r->upstream_ms, r->priced ? usd : "null");
+	buf_printf(&b, ",\"cached_tokens\":%lld,\"cache_write_tokens\":%lld,\"reasoning_tokens\":%lld",
+		   r->cached_tokens, r->cache_write_tokens, r->reasoning_tokens);
+	if (r->upstream_request_id)
+		add_str(&b, "upstream_request_id", r->upstream_request_id);
+	if (r->session)
+		add_str(&b, "session", r->session);
 	if (r->reason)
 		add_str(&b, "reason", r->reason);
 	buf_append(&b, "}\n", 2);

@@ -23,6 +23,11 @@ struct usage_record {
 	long long prompt_tokens;
 	long long completion_tokens;
 	long long total_tokens;
+	long long cached_tokens;      /* input tokens read from a cache */
+	long long cache_write_tokens; /* input tokens written to a cache */
+	long long reasoning_tokens;
+	const char *upstream_request_id; /* NULL: not written */
+	const char *session;             /* an agent's session id; NULL: not written */
 	long long latency_ms;
 	long long upstream_ms;
 	bool priced;       /* cost_pico is known; else cost_usd is null */

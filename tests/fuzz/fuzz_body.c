@@ -35,14 +35,14 @@ static void check_scan(const char *s, size_t size, json_object *o)
 
 	size_t i = 0;
 
-	if (!openai_scan(s, size, &scanned))
+	if (!openai_scan(s, size, USAGE_OPENAI, &scanned))
 		return;
 	while (i < size && strchr(" \t\r\n", s[i]))
 		i++;
 	if (i < size && s[i] != '{')
 		return; /* json-c refuses some valid scalars (a tab before null); answers are objects */
 	CHECK(o != NULL);
-	openai_usage(o, &parsed);
+	openai_usage(o, USAGE_OPENAI, &parsed);
 	/* absurd counts (over 18 digits) are read differently; both are bounded */
 	if (scanned.found && parsed.found && parsed.prompt_tokens < 1000000000000000LL &&
 	    parsed.completion_tokens < 1000000000000000LL &&
@@ -103,7 +103,7 @@ static void check_json(const char *s, size_t size)
 	if (!o)
 		return;
 	CHECK(str_utf8_valid(s, size));
-	openai_usage(o, &u);
+	openai_usage(o, USAGE_OPENAI, &u);
 	if (u.found) {
 		CHECK(u.prompt_tokens >= 0 && u.completion_tokens >= 0);
 		CHECK(u.total_tokens >= 0);

@@ -183,7 +183,7 @@ static void usage_of(const char *json, struct openai_usage *u)
 
 	memset(u, 0, sizeof(*u));
 	CU_ASSERT_PTR_NOT_NULL(o);
-	openai_usage(o, u);
+	openai_usage(o, USAGE_OPENAI, u);
 	json_object_put(o);
 }
 
@@ -243,7 +243,7 @@ static void test_usage_missing(void)
 	CU_ASSERT_FALSE(u.found);
 
 	memset(&u, 0, sizeof(u));
-	openai_usage(NULL, &u);
+	openai_usage(NULL, USAGE_OPENAI, &u);
 	CU_ASSERT_FALSE(u.found);
 }
 
@@ -284,20 +284,76 @@ static void test_usage_huge(void)
 {
 	struct openai_usage u;
 
-	/* Parts that would overflow when added: the total saturates. */
+	/* Parts that would overflow when added: each is clamped, so the sum
+	 * cannot wrap. */
 	usage_of("{\"usage\":{\"prompt_tokens\":9223372036854775807,\"completion_tokens\":"
 		 "9223372036854775807}}",
 		 &u);
 	CU_ASSERT_TRUE(u.found);
-	TU_INT(u.prompt_tokens, LLONG_MAX);
-	TU_INT(u.completion_tokens, LLONG_MAX);
-	TU_INT(u.total_tokens, LLONG_MAX);
+	TU_INT(u.prompt_tokens, OPENAI_MAX_TOKENS);
+	TU_INT(u.completion_tokens, OPENAI_MAX_TOKENS);
+	TU_INT(u.total_tokens, 2 * OPENAI_MAX_TOKENS);
 
 	/* Out of the int64 range. */
 	usage_of("{\"usage\":{\"prompt_tokens\":1e300,\"completion_tokens\":"
 		 "99999999999999999999999}}",
 		 &u);
 	CU_ASSERT_TRUE(u.prompt_tokens >= 0 && u.completion_tokens >= 0 && u.total_tokens >= 0);
+}
+
+/* The usage of each API the gateway relays, read into one shape. */
+static void test_usage_shapes(void)
+{
+	struct openai_usage u;
+	json_object *o;
+	const char *chat = "{\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":20,"
+			   "\"total_tokens\":120,\"prompt_tokens_details\":{\"cached_tokens\":60},"
+			   "\"completion_tokens_details\":{\"reasoning_tokens\":7}}}";
+	const char *responses = "{\"id\":\"resp_1\",\"usage\":{\"input_tokens\":100,"
+				"\"input_tokens_details\":{\"cached_tokens\":40},\"output_tokens\":30,"
+				"\"output_tokens_details\":{\"reasoning_tokens\":9},\"total_tokens\":130}}";
+	const char *anthropic = "{\"usage\":{\"input_tokens\":10,\"cache_read_input_tokens\":200,"
+				"\"cache_creation_input_tokens\":50,\"output_tokens\":5}}";
+
+	CU_ASSERT_TRUE(openai_scan(chat, strlen(chat), USAGE_OPENAI, &u));
+	TU_INT(u.prompt_tokens, 100);
+	TU_INT(u.cached_tokens, 60);
+	TU_INT(u.reasoning_tokens, 7);
+	TU_INT(u.total_tokens, 120);
+	CU_ASSERT_TRUE(openai_scan(responses, strlen(responses), USAGE_OPENAI, &u));
+	TU_INT(u.prompt_tokens, 100);
+	TU_INT(u.completion_tokens, 30);
+	TU_INT(u.cached_tokens, 40);
+	TU_INT(u.reasoning_tokens, 9);
+	TU_INT(u.total_tokens, 130);
+	CU_ASSERT_TRUE(openai_scan(anthropic, strlen(anthropic), USAGE_ANTHROPIC, &u));
+	TU_INT(u.prompt_tokens, 260); /* input + cache reads + cache writes */
+	TU_INT(u.cached_tokens, 200);
+	TU_INT(u.cache_write_tokens, 50);
+	TU_INT(u.completion_tokens, 5);
+	TU_INT(u.total_tokens, 265);
+
+	/* More cached than prompt tokens: cached is capped at the prompt. */
+	o = json_tokener_parse("{\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1,"
+			       "\"prompt_tokens_details\":{\"cached_tokens\":999}}}");
+	openai_usage(o, USAGE_OPENAI, &u);
+	TU_INT(u.cached_tokens, 5);
+	json_object_put(o);
+
+	/* A stream's message_delta: fields absent stay as they were. */
+	o = json_tokener_parse("{\"output_tokens\":42}");
+	openai_usage_read(o, USAGE_ANTHROPIC, &u);
+	TU_INT(u.completion_tokens, 42);
+	json_object_put(o);
+
+	/* Hostile: strings, floats, negatives and nesting in place of counts. */
+	o = json_tokener_parse("{\"usage\":{\"input_tokens\":\"9\",\"cache_read_input_tokens\":-4,"
+			       "\"cache_creation_input_tokens\":1.5,\"output_tokens\":{}}}");
+	openai_usage(o, USAGE_ANTHROPIC, &u);
+	CU_ASSERT_TRUE(u.found);
+	TU_INT(u.prompt_tokens, 0);
+	TU_INT(u.completion_tokens, 0);
+	json_object_put(o);
 }
 
 static void test_int(void)
@@ -360,17 +416,17 @@ static void test_scan(void)
 	char deep[200];
 
 	for (size_t i = 0; i < GW_ARRAY_LEN(good); i++)
-		CU_ASSERT_TRUE(openai_scan(good[i], strlen(good[i]), &u));
+		CU_ASSERT_TRUE(openai_scan(good[i], strlen(good[i]), USAGE_OPENAI, &u));
 	for (size_t i = 0; i < GW_ARRAY_LEN(bad); i++)
-		CU_ASSERT_FALSE(openai_scan(bad[i], strlen(bad[i]), &u));
-	CU_ASSERT_TRUE(openai_scan(good[2], strlen(good[2]), &u));
+		CU_ASSERT_FALSE(openai_scan(bad[i], strlen(bad[i]), USAGE_OPENAI, &u));
+	CU_ASSERT_TRUE(openai_scan(good[2], strlen(good[2]), USAGE_OPENAI, &u));
 	CU_ASSERT_TRUE(u.found);
 	CU_ASSERT_EQUAL(u.prompt_tokens, 3);
 	CU_ASSERT_EQUAL(u.completion_tokens, 4);
 	CU_ASSERT_EQUAL(u.total_tokens, 7);
-	CU_ASSERT_FALSE(openai_scan("{\"a\":\"\xc3\"}", 8, &u)); /* invalid UTF-8 */
+	CU_ASSERT_FALSE(openai_scan("{\"a\":\"\xc3\"}", 8, USAGE_OPENAI, &u)); /* invalid UTF-8 */
 	memset(deep, '[', sizeof(deep));
-	CU_ASSERT_FALSE(openai_scan(deep, sizeof(deep), &u)); /* deeper than the limit */
+	CU_ASSERT_FALSE(openai_scan(deep, sizeof(deep), USAGE_OPENAI, &u)); /* deeper than the limit */
 }
 
 /* openai_parse_body: the upstream gets what was checked, once per key. */
@@ -452,6 +508,7 @@ void suite_openai(void)
 		{ "usage: missing usage", test_usage_missing, false },
 		{ "usage: negative and non-integer values are 0", test_usage_bad_values, false },
 		{ "usage: huge values", test_usage_huge, false },
+		{ "usage: chat, responses and anthropic shapes", test_usage_shapes, false },
 		{ "openai_int", test_int, false },
 		{ "openai_strings: keys and decoded strings", test_strings, false },
 	};

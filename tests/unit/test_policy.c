@@ -2097,6 +2097,26 @@ static void test_torn_counts_as_changed(void)
 	diag_free(&d);
 }
 
+/* cost_usd = (prompt - cached - cache_write) x input + cached x cached_input
+ * + cache_write x cache_write + completion x output, per million. */
+static void test_model_cost(void)
+{
+	struct gw_model m = { 0 };
+
+	m.input_pico = 3000000;       /* $3 per 1M */
+	m.cached_input_pico = 300000; /* $0.30 per 1M */
+	m.cache_write_pico = 3750000; /* $3.75 per 1M */
+	m.output_pico = 15000000;     /* $15 per 1M */
+	TU_INT(model_cost_pico(&m, 260, 200, 50, 5),
+	       10 * 3000000LL + 200 * 300000LL + 50 * 3750000LL + 5 * 15000000LL);
+	TU_INT(model_cost_pico(&m, 0, 0, 0, 0), 0);
+	/* cached beyond the prompt is capped; negative counts are 0 */
+	TU_INT(model_cost_pico(&m, 10, 99, 99, -5), 10 * 300000LL);
+	/* absurd counts saturate, never wrap */
+	m.output_pico = INT64_MAX / 2;
+	TU_INT(model_cost_pico(&m, 0, 0, 0, 1000000), INT64_MAX);
+}
+
 void suite_policy(void)
 {
 	static const struct tu_test tests[] = {
@@ -2183,6 +2203,7 @@ void suite_policy(void)
 		{ "error: bad dates, times, previous credential", test_err_consumer_key_metadata,
 		  false },
 		{ "policy_parse_date, policy_parse_timestamp", test_parse_dates, false },
+		{ "model_cost_pico: cache reads and writes priced apart", test_model_cost, false },
 		{ "model cache prices, defaulting to the input price", test_model_cache_prices,
 		  false },
 	};
