@@ -26,12 +26,13 @@ FUZZ_WARN     = -std=c11 -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-pr
                 -Wwrite-strings
 FUZZ_CFLAGS   = -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_LDLIBS   = -ljson-c -linih -lcrypto
+FUZZ_LDLIBS   = -ljson-c -linih -lcrypto -lutf8proc
 
 # The sources each target is built from, besides tests/fuzz/<target>.c.
-# (fuzz_policy.c compiles policy/policy.c itself, to keep its files in a sandbox.)
+# (fuzz_policy.c compiles policy/policy_load.c itself, to keep its files in a sandbox.)
 FUZZ_SRC_fuzz_query  = cgi/query.c lib/str.c lib/gw.c
-FUZZ_SRC_fuzz_policy = lib/gw.c lib/str.c lib/digest.c
+FUZZ_SRC_fuzz_policy = lib/gw.c lib/str.c lib/digest.c policy/policy.c policy/policy_schema.c \
+                       policy/policy_check.c policy/policy_lint.c policy/block.c lib/buf.c
 FUZZ_SRC_fuzz_body   = cgi/openai.c cgi/prompt.c lib/buf.c lib/str.c lib/gw.c lib/jsonc.c
 FUZZ_SRC_fuzz_sse    = cgi/sse.c lib/buf.c lib/gw.c
 
@@ -42,7 +43,7 @@ FUZZ_REPLAY = $(addprefix fuzz-replay-,$(FUZZ_TARGETS))
 fuzz-build: $(FUZZ_BINS)
 
 $(B)/fuzz/fuzz_query:  $(FUZZ_SRC_fuzz_query)
-$(B)/fuzz/fuzz_policy: $(FUZZ_SRC_fuzz_policy) policy/policy.c
+$(B)/fuzz/fuzz_policy: $(FUZZ_SRC_fuzz_policy)
 $(B)/fuzz/fuzz_body:   $(FUZZ_SRC_fuzz_body)
 $(B)/fuzz/fuzz_sse:    $(FUZZ_SRC_fuzz_sse)
 

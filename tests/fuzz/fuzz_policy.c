@@ -1,11 +1,11 @@
-/* fuzz_policy.c: libFuzzer target for the policy loader (policy/policy.c):
+/* fuzz_policy.c: libFuzzer target for the policy loader (policy/policy_load.c and the rest of the loader):
  * each input is written to a policy file and loaded with policy_load(); a
  * valid policy is then asked for routes, and everything is freed.
  *
  * The policy file lives in a directory of its own, /tmp/aigw-fuzz-policy.PID,
  * made once per process (and removed at exit, or by the next run when this
  * one crashed). The loader opens other files (include globs,
- * api_key_file), so policy.c is compiled into this file with fopen() and
+ * api_key_file), so policy_load.c is compiled into this file with fopen() and
  * glob() replaced by versions that only reach inside that directory: a
  * mutated "include = /dev/..." must not block on a terminal, read /proc/kmsg
  * or walk the whole file system. */
@@ -26,7 +26,7 @@ static int sandbox_glob(const char *pattern, int flags, int (*errfunc)(const cha
 
 #define fopen sandbox_fopen
 #define glob sandbox_glob
-#include "../../policy/policy.c"
+#include "../../policy/policy_load.c"
 #undef fopen
 #undef glob
 
