@@ -46,8 +46,9 @@ every Anthropic answer request-id: req_<hex>.
 
 An Anthropic request is one whose path ends in /messages,
 /messages/count_tokens, or that carries an anthropic-version header (for
-/models, which both APIs have).  It needs x-api-key (else 401
-authentication_error) and anthropic-version (else 400).
+/models, which both APIs have).  It needs a key, in x-api-key or (as the
+Anthropic clients from 1.0 on send it) Authorization: Bearer, else 401
+authentication_error; and anthropic-version, else 400.
 """
 
 import json
@@ -291,10 +292,15 @@ class AgentAPIs:
         prompt = last_user_text(items)
         prev_id = req.get("previous_response_id")
         previous = None
+        if prev_id is not None and not isinstance(prev_id, str):
+            self.send_json(400, openai_err(
+                "Invalid type for 'previous_response_id': expected a "
+                "string, but got %s instead." % type(prev_id).__name__,
+                code="invalid_type", param="previous_response_id"), rid_hdr)
+            return
         if prev_id is not None:
             with state.lock:
-                prev = state.responses.get(prev_id) \
-                    if isinstance(prev_id, str) else None
+                prev = state.responses.get(prev_id)
             if prev is None:
                 self.send_json(404, openai_err(
                     "Previous response with id '%s' not found." % (prev_id,),
@@ -401,7 +407,9 @@ class AgentAPIs:
                 p.endswith("/messages/count_tokens") or
                 p.endswith("/models") or "/models/" in p):
             return False
-        if not self.headers.get("x-api-key"):
+        bearer = self.headers.get("authorization", "")
+        if not self.headers.get("x-api-key") and \
+                not bearer.lower().startswith("bearer "):
             self.send_json(401, anthropic_err(
                 "authentication_error", "x-api-key header is required", rid),
                 hdr)
