@@ -15,6 +15,11 @@ Options:
   --stream-pieces N        split a streamed answer into about N content
                            events (default 5)
   --usage-tokens N         report a fixed usage: total N, prompt N//2
+  --cached-tokens N        cache reads the Responses and Messages APIs
+                           report (default 0; see agent_apis.py)
+  --cache-write-tokens N   cache writes the Messages API reports (default 0)
+  --reasoning-tokens N     reasoning tokens the Responses API reports
+                           (default 0)
   --verbose                log each request line to stderr
 
 Behaviours:
@@ -53,11 +58,19 @@ Behaviours:
              away (or 120 s)
   status700  the normal answer under the status "700 Odd"
 
+The Responses API (/responses...) and the Anthropic Messages API
+(/messages, /messages/count_tokens, and /models with an anthropic-version
+header) are answered as described in agent_apis.py, in their real event
+formats; error500 and status429 answer an Anthropic request in Anthropic's
+error shape.
+
 Control endpoints (not logged, not counted, work in every behaviour):
   POST /_stub/behavior   body = behaviour name; answers {"behavior": NAME}
   GET  /_stub/behavior   answers {"behavior": NAME}
   GET  /_stub/count      answers {"requests": N}, N = requests received
   POST /_stub/reset      sets the count back to 0
+  POST /_stub/cache      body = {"cached": N, "cache_write": N,
+                         "reasoning": N} (any of them); answers the three
 
 Every other request is logged, before it is answered, as one line:
   {"method", "path", "query", "headers": {lowercased name: value},
@@ -79,6 +92,8 @@ import threading
 import time
 import urllib.parse
 import zlib
+
+from agent_apis import AgentAPIs, anthropic_err, new_id
 
 BEHAVIORS = ("normal", "error500", "garbage", "drop", "slow", "status429",
              "stream_then_drop", "midclose", "gzipbomb", "endless_headers",
@@ -131,6 +146,11 @@ class State:
         self.count = 0
         self.opts = opts
         self.log_fd = -1
+        # Responses API objects created (agent_apis.py), by id.
+        self.responses = {}
+        self.cache = {"cached": opts.cached_tokens,
+                      "cache_write": opts.cache_write_tokens,
+                      "reasoning": opts.reasoning_tokens}
         if opts.log:
             self.log_fd = os.open(opts.log,
                                   os.O_WRONLY | os.O_APPEND | os.O_CREAT,
@@ -191,7 +211,7 @@ def openai_error(message, etype="invalid_request_error", code=None,
     return {"error": err}
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(AgentAPIs, http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Small writes (an SSE event after the headers) go out at once instead
     # of waiting for the peer's delayed ACK, as on a real API server.
@@ -313,11 +333,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
+        anthropic = self.is_anthropic(path.rstrip("/"))
         if behavior == "error500":
+            if anthropic:
+                rid = new_id("req_")
+                self.send_json(500, anthropic_err(
+                    "api_error", "stub failure", rid), [("request-id", rid)])
+                return
             self.send_json(500, openai_error("stub failure", "server_error"))
             return
         if behavior == "garbage":
             self.send_raw(200, "application/json", b"this is not json")
+            return
+        if behavior == "status429" and anthropic:
+            rid = new_id("req_")
+            self.send_json(429, anthropic_err(
+                "rate_limit_error", "Number of requests has exceeded your "
+                "rate limit (stub)", rid),
+                [("request-id", rid), ("retry-after", "1")])
             return
         if behavior == "status429":
             self.send_json(429, openai_error(
@@ -352,6 +385,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with state.lock:
                 state.count = 0
             self.send_json(200, {"requests": 0})
+        elif path == "/_stub/cache" and self.command == "POST":
+            try:
+                new = json.loads(raw.decode("utf-8"))
+                for k, v in new.items():
+                    if k not in state.cache or not isinstance(v, int):
+                        raise ValueError(k)
+            except (ValueError, AttributeError, UnicodeDecodeError):
+                self.send_json(400, openai_error(
+                    "body: {\"cached\": N, \"cache_write\": N, "
+                    "\"reasoning\": N}"))
+                return
+            with state.lock:
+                state.cache.update(new)
+                cache = dict(state.cache)
+            self.send_json(200, cache)
         else:
             self.send_json(404, openai_error("no such control endpoint"))
 
@@ -359,6 +407,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def answer(self, path, raw, valid, req):
         p = path.rstrip("/")
+        if self.is_anthropic(p) and self.anthropic_route(p, valid, req):
+            return
+        if self.responses_route(p, valid, req):
+            return
         if self.command == "POST" and (p.endswith("/chat/completions") or
                                        p == "/chat/completions" or
                                        p.endswith("/completions") or
@@ -753,6 +805,9 @@ def main():
     ap.add_argument("--stream-interval-ms", type=int, default=0)
     ap.add_argument("--stream-pieces", type=int, default=5)
     ap.add_argument("--usage-tokens", type=int, default=None)
+    ap.add_argument("--cached-tokens", type=int, default=0)
+    ap.add_argument("--cache-write-tokens", type=int, default=0)
+    ap.add_argument("--reasoning-tokens", type=int, default=0)
     ap.add_argument("--verbose", action="store_true")
     opts = ap.parse_args()
 
