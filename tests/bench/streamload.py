@@ -19,11 +19,12 @@ usage:
         ttfb_ms {p50, p99}, duration_ms {p50, max} (null: a stream that
         did not get there counts as infinitely late and the percentile
         falls on one), errors {kind: count}, wall_s,
-        sample {at_s, pss_kb, procs, in_flight, connected}
+        sample {at_s, pss_kb, private_kb, procs, in_flight, connected}
   streamload.py pss SID...
-      prints "PSS_KB PROCS": the Pss (/proc/PID/smaps_rollup) summed over
-      every live process of these sessions except their leaders (the
-      tests/lib/reaper.py that started them), and how many there are
+      prints "PSS_KB PROCS PRIVATE_KB": the Pss (/proc/PID/smaps_rollup)
+      summed over every live process of these sessions except their
+      leaders (the tests/lib/reaper.py that started them), how many there
+      are, and their private memory (Private_Clean + Private_Dirty) summed
 
 Everything is on 127.0.0.1.  Standard library only.
 """
@@ -39,7 +40,7 @@ import time
 
 def session_pss(sids):
     sids = set(int(s) for s in sids)
-    total = procs = 0
+    total = procs = priv = 0
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) in sids:
             continue
@@ -49,15 +50,19 @@ def session_pss(sids):
             fields = stat[stat.rfind(b")") + 2:].split()
             if int(fields[3]) not in sids or fields[0] == b"Z":
                 continue
+            vals = {}
             with open("/proc/%s/smaps_rollup" % name) as f:
                 for line in f:
-                    if line.startswith("Pss:"):
-                        total += int(line.split()[1])
-                        procs += 1
-                        break
+                    k, _, v = line.partition(":")
+                    if k in ("Pss", "Private_Clean", "Private_Dirty"):
+                        vals[k] = int(v.split()[0])
         except (OSError, ValueError, IndexError):
             continue
-    return total, procs
+        if "Pss" in vals:
+            total += vals["Pss"]
+            priv += vals.get("Private_Clean", 0) + vals.get("Private_Dirty", 0)
+            procs += 1
+    return total, procs, priv
 
 
 class Stream:
@@ -162,8 +167,9 @@ async def guarded(s, a, request):
 
 async def sampler(a, streams, t0, out):
     await asyncio.sleep(max(0.0, t0 + a.sample_at - time.monotonic()))
-    pss, procs = session_pss(a.sid)
+    pss, procs, priv = session_pss(a.sid)
     out.update(at_s=round(time.monotonic() - t0, 3), pss_kb=pss, procs=procs,
+               private_kb=priv,
                in_flight=sum(1 for s in streams
                              if s.first is not None and s.end is None
                              and s.error is None),
@@ -211,7 +217,7 @@ async def run(a):
 
 def main(argv):
     if len(argv) > 1 and argv[1] == "pss":
-        print("%d %d" % session_pss(argv[2:]))
+        print("%d %d %d" % session_pss(argv[2:]))
         return
     if len(argv) < 2 or argv[1] != "run":
         sys.exit(__doc__)

@@ -46,6 +46,11 @@
 #   MB/stream   (Pss at the sample - idle Pss) / N, in MB
 #   MB/held     the same divided by the streams held at the sample instead
 #               of N (with one request per process, only a few are held)
+#   priv/stream the same with private memory (Private_Clean + Private_Dirty)
+#               instead of Pss: Pss shares a library's pages among every
+#               process on the machine that maps it, so other work starting
+#               and stopping moves it by a few MB; private memory does not
+#               move with them (a small delta in Pss is noise)
 #   x nginx     MB/stream and ttfb p99 as multiples of nginx-proxy's at N
 #   errors      what the incomplete streams ran into (timeout, status_NNN,
 #               connect, short, ...)
@@ -91,7 +96,7 @@ AIGW_PROCS=${AIGW_PROCS:-4}
 AIGW_THREADS=${AIGW_THREADS-64}
 THREADS_NOTE=
 
-RESULTS= # $T/results: "TARGET N IDLE_KB SLOW_STARTED JSON" or "TARGET N skip REASON"
+RESULTS= # $T/results: "TARGET N IDLE_PSS_KB IDLE_PRIVATE_KB UP JSON" or "TARGET N skip REASON"
 
 # ---------------------------------------------------------------- helpers
 
@@ -139,7 +144,7 @@ warm() {
 
 # measure TARGET N PORT PATH SIDS HEADER...: idle Pss, then the run.
 measure() {
-	local target=$1 n=$2 port=$3 path=$4 sids=$5 idle s0 s1 args=() h s
+	local target=$1 n=$2 port=$3 path=$4 sids=$5 idle priv s0 s1 args=() h s
 	shift 5
 	for h in "$@"; do
 		args+=(--header "$h")
@@ -148,7 +153,7 @@ measure() {
 		args+=(--sid "$s")
 	done
 	sleep 1
-	read -r idle _ <<<"$("$PYTHON" "$LOAD" pss $sids)"
+	read -r idle _ priv <<<"$("$PYTHON" "$LOAD" pss $sids)"
 	s0=$(slow_started)
 	note "$target: $n streams, idle Pss $((idle / 1024)) MB"
 	"$PYTHON" "$LOAD" run --port "$port" --path "$path" --streams "$n" \
@@ -157,7 +162,7 @@ measure() {
 		>"$T/load.json" 2>"$T/load.err"
 	s1=$(slow_started)
 	if [ -s "$T/load.json" ]; then
-		echo "$target $n $idle $((s1 - s0)) $(cat "$T/load.json")" >>"$RESULTS"
+		echo "$target $n $idle $priv $((s1 - s0)) $(cat "$T/load.json")" >>"$RESULTS"
 		note "$target: $n streams: $(head -c 200 "$T/load.json")"
 	else
 		echo "$target $n skip the load client failed: $(tail -1 "$T/load.err")" >>"$RESULTS"
@@ -317,7 +322,7 @@ run_aigw() {
 		if ! start_aigw_lighttpd "$n"; then
 			echo "aigw-lighttpd $n skip lighttpd did not start: $(tail -2 "$T/aigw-lighttpd-$n/error.log" 2>/dev/null)" >>"$RESULTS"
 		elif ! smoke "http://127.0.0.1:$GW_PORT$url" "$auth"; then
-			echo "aigw-lighttpd $n skip the gateway does not answer 200" >>"$RESULTS"
+			echo "aigw-lighttpd $n skip the gateway does not answer 200: $(head -c 160 "$T/smoke.b" | tr '\n' ' ')" >>"$RESULTS"
 		else
 			warm "$AIGW_PROCS" "http://127.0.0.1:$GW_PORT$url" "$auth"
 			measure aigw-lighttpd "$n" "$GW_PORT" "$url" "$(cat "$T/aigw-lighttpd-$n.session")" "$auth"
@@ -372,25 +377,27 @@ rows = {}
 for line in open(path, encoding="utf-8"):
     t, n, rest = line.rstrip("\n").split(" ", 2)
     rows[(t, n)] = rest
-fmt = "%-14s %5s %5s %5s %8s %8s %8s %8s %5s %5s %7s %7s %7s %7s %7s  %s"
+fmt = ("%-13s %4s %4s %4s %7s %7s %7s %7s %4s %4s %6s %7s %7s %7s %6s %6s"
+       "  %s")
 print(fmt % ("target", "N", "done", "1st", "ttfb", "ttfb", "dur", "dur",
-             "held", "up", "idle", "MB/", "MB/", "x nginx", "x nginx",
+             "held", "up", "idle", "MB/", "MB/", "priv/", "x ngx", "x ngx",
              "errors"))
 print(fmt % ("", "", "", "", "p50 ms", "p99 ms", "p50 ms", "max ms", "", "",
-             "Pss MB", "stream", "held", "mem", "p99", ""))
+             "Pss MB", "stream", "held", "stream", "mem", "p99", ""))
 late = ">%d" % (float(deadline) * 1000)
 
 def parsed(t, n):
     rest = rows.get((t, n))
     if rest is None or rest.startswith("skip "):
         return None
-    idle, up, js = rest.split(" ", 2)
+    idle, priv, up, js = rest.split(" ", 3)
     r = json.loads(js)
     r["idle_kb"], r["up"] = int(idle), int(up)
     s = r.get("sample") or {}
-    r["per_mb"] = r["held_mb"] = None
+    r["per_mb"] = r["held_mb"] = r["priv_mb"] = None
     if "pss_kb" in s:
         r["per_mb"] = (s["pss_kb"] - r["idle_kb"]) / 1024 / r["n"]
+        r["priv_mb"] = (s["private_kb"] - int(priv)) / 1024 / r["n"]
         if s["in_flight"]:
             r["held_mb"] = (s["pss_kb"] - r["idle_kb"]) / 1024 / s["in_flight"]
     return r
@@ -406,7 +413,7 @@ for n in streams.split():
         if rest is None:
             continue
         if rest.startswith("skip "):
-            print("%-14s %5s  skipped: %s" % (t, n, rest[5:]))
+            print("%-13s %4s  skipped: %s" % (t, n, rest[5:]))
             continue
         r = parsed(t, n)
         s = r.get("sample") or {}
@@ -426,6 +433,7 @@ for n in streams.split():
                      "%.1f" % (r["idle_kb"] / 1024),
                      "-" if per is None else "%.3f" % per,
                      "-" if r["held_mb"] is None else "%.3f" % r["held_mb"],
+                     "-" if r["priv_mb"] is None else "%.3f" % r["priv_mb"],
                      xm, xp,
                      errs or "-"))
 EOF
