@@ -137,6 +137,11 @@ profile: all
 bench-limit: $(B)/limit-bench
 	sh tests/bench/limit-bench.sh
 
+# concurrent slow streams: completed, time to first byte, memory per stream
+# (tests/bench/streams.sh, a few minutes)
+bench-streams: all
+	bash tests/bench/streams.sh
+
 # ---- packages: the exact Debian 12 list the build and the tests need ----
 
 PACKAGES = build-essential curl python3 libfcgi-dev libfcgi-bin spawn-fcgi \
@@ -210,7 +215,7 @@ uninstall:
 clean:
 	rm -rf $(B)
 
-.PHONY: FORCE bench profile bench-limit cgi-tests e2e-san all deps unit unit-san e2e check valgrind run install uninstall clean
+.PHONY: FORCE bench profile bench-limit bench-streams cgi-tests e2e-san all deps unit unit-san e2e check valgrind run install uninstall clean
 
 # fuzzing: fuzz-build, fuzz (FUZZ_SECONDS each), fuzz-replay (the corpus, in make check)
 include tests/fuzz/fuzz.mk
