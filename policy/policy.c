@@ -207,7 +207,8 @@ struct key_def {
 	K_LL(st, "query_per_day", limits.query[GW_WIN_DAY], 0, 1000000000LL),              \
 	K_LL(st, "token_per_minute", limits.token[GW_WIN_MINUTE], 0, 1000000000000LL),     \
 	K_LL(st, "token_per_hour", limits.token[GW_WIN_HOUR], 0, 1000000000000LL),         \
-	K_LL(st, "token_per_day", limits.token[GW_WIN_DAY], 0, 1000000000000LL)
+	K_LL(st, "token_per_day", limits.token[GW_WIN_DAY], 0, 1000000000000LL),          \
+	K_LL(st, "max_parallel", limits.max_parallel, 0, 1000000LL)
 
 static const struct key_def gateway_keys[] = {
 	K_STR(gw_policy, "state_dir", state_dir),
@@ -220,6 +221,12 @@ static const struct key_def gateway_keys[] = {
 	K_CUSTOM("store"),
 	K_CUSTOM("store_failure"),
 	K_LL(gw_policy, "store_timeout_ms", store_timeout_ms, 1, 60000),
+	K_I32(gw_policy, "threads", threads, 1, 4096),
+	K_CUSTOM("keys_dir"),
+	K_CUSTOM("alert_at"),
+	K_CUSTOM("alert_command"),
+	K_SIZE(gw_policy, "max_answer", max_answer, 1, 1LL << 40),
+	K_LL(gw_policy, "stream_timeout", stream_timeout_s, 1, 604800),
 };
 
 static const struct key_def upstream_keys[] = {
@@ -232,6 +239,7 @@ static const struct key_def upstream_keys[] = {
 	K_LL(gw_upstream, "weight", weight, 1, 1000),
 	K_LL(gw_upstream, "cooldown_s", cooldown_s, 0, 86400),
 	K_CUSTOM("model_map"),
+	K_CUSTOM("api"),
 };
 
 static const struct key_def auth_keys[] = {
@@ -247,6 +255,11 @@ static const struct key_def consumer_keys[] = {
 	K_CUSTOM("budget_per_day"),
 	K_CUSTOM("budget_per_month"),
 	K_LIST(gw_consumer, "models", models),
+	K_CUSTOM("expires"),
+	K_STR(gw_consumer, "owner", owner),
+	K_CUSTOM("created"),
+	K_CUSTOM("previous_credential_sha256"),
+	K_CUSTOM("previous_valid_until"),
 	LIMIT_KEYS(gw_consumer),
 };
 
@@ -273,6 +286,8 @@ static const struct key_def route_keys[] = {
 static const struct key_def model_keys[] = {
 	K_CUSTOM("input_per_1m"),
 	K_CUSTOM("output_per_1m"),
+	K_CUSTOM("cached_input_per_1m"),
+	K_CUSTOM("cache_write_per_1m"),
 	K_LIST(gw_model, "aliases", aliases),
 };
 
@@ -369,6 +384,67 @@ int policy_parse_decimal(const char *s, int digits, int64_t max, int64_t *out)
 	if (frac == 0 || v > max)
 		return -1;
 	*out = v;
+	return 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+ * days_from_civil). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* Reads n decimal digits at s; -1 if any is not a digit. */
+static int digits_at(const char *s, int n)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/* "YYYY-MM-DD" (years 1970-9999) as ms since the epoch of 00:00 UTC that day. */
+int policy_parse_date(const char *s, int64_t *ms)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y, m, d;
+
+	if (strlen(s) < 10 || s[4] != '-' || s[7] != '-')
+		return -1;
+	y = digits_at(s, 4);
+	m = digits_at(s + 5, 2);
+	d = digits_at(s + 8, 2);
+	if (y < 1970 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+		return -1;
+	if (m == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+		return -1;
+	*ms = days_from_civil(y, m, d) * 86400000LL;
+	return s[10] == '\0' ? 0 : 1; /* 1: a valid date followed by more */
+}
+
+/* "YYYY-MM-DDTHH:MM:SSZ" as ms since the epoch. */
+int policy_parse_timestamp(const char *s, int64_t *ms)
+{
+	int64_t day;
+	int h, mi, se;
+
+	if (strlen(s) != 20 || policy_parse_date(s, &day) != 1 || s[10] != 'T' || s[13] != ':' ||
+	    s[16] != ':' || s[19] != 'Z')
+		return -1;
+	h = digits_at(s + 11, 2);
+	mi = digits_at(s + 14, 2);
+	se = digits_at(s + 17, 2);
+	if (h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 59)
+		return -1;
+	*ms = day + ((int64_t)h * 3600 + mi * 60 + se) * 1000;
 	return 0;
 }
 
@@ -487,6 +563,50 @@ static void parse_store(struct load_ctx *ctx, const char *value)
 	p->redis_db = db;
 }
 
+static char *include_path(const char *including, const char *pattern);
+
+/* keys_dir = DIR: every DIR/\*.ini is read as if included. */
+static void parse_keys_dir(struct load_ctx *ctx, const char *value)
+{
+	if (!*value || strpbrk(value, "*?[")) {
+		ERR(ctx, "keys_dir: expected a directory name without *, ? or [, got \"%s\"", value);
+		return;
+	}
+	free(ctx->p->keys_dir);
+	ctx->p->keys_dir = include_path(ctx->file, value);
+	char *pattern = gw_asprintf("%s/*.ini", value);
+	list_add(&ctx->includes, pattern, strlen(pattern));
+	free(pattern);
+}
+
+/* alert_at = 50, 80, 100: percents 1..1000, ascending, at most 16; a list,
+ * so it may continue on indented lines. */
+static void parse_alert_at(struct load_ctx *ctx, const char *value)
+{
+	struct gw_policy *p = ctx->p;
+	struct gw_list items = { 0 };
+	long long v;
+
+	list_parse(&items, value);
+	for (size_t i = 0; i < items.n; i++) {
+		if (parse_int(items.v[i], 1, 1000, &v) < 0) {
+			ERR(ctx, "alert_at: expected percents from 1 to 1000, got \"%s\"", items.v[i]);
+			break;
+		}
+		if (p->n_alert_at > 0 && v <= p->alert_at[p->n_alert_at - 1]) {
+			ERR(ctx, "alert_at: list the percents once each, in ascending order (%lld after %d)",
+			    v, p->alert_at[p->n_alert_at - 1]);
+			break;
+		}
+		if (p->n_alert_at == GW_ARRAY_LEN(p->alert_at)) {
+			ERR(ctx, "alert_at: at most %zu thresholds", GW_ARRAY_LEN(p->alert_at));
+			break;
+		}
+		p->alert_at[p->n_alert_at++] = (int)v;
+	}
+	list_free(&items);
+}
+
 static void custom_gateway(struct load_ctx *ctx, const char *name, const char *value)
 {
 	static const char *const admin[] = { "admin_key", "admin_key_sha256" };
@@ -498,6 +618,23 @@ static void custom_gateway(struct load_ctx *ctx, const char *name, const char *v
 	}
 	if (strcmp(name, "store") == 0) {
 		parse_store(ctx, value);
+		return;
+	}
+	if (strcmp(name, "keys_dir") == 0) {
+		parse_keys_dir(ctx, value);
+		return;
+	}
+	if (strcmp(name, "alert_at") == 0) {
+		parse_alert_at(ctx, value);
+		return;
+	}
+	if (strcmp(name, "alert_command") == 0) {
+		if (value[0] != '/') {
+			ERR(ctx, "alert_command: expected an absolute path, got \"%s\"", value);
+			return;
+		}
+		free(p->alert_command);
+		p->alert_command = gw_strdup(value);
 		return;
 	}
 	if (strcmp(name, "store_failure") == 0) {
@@ -538,6 +675,15 @@ static void custom_upstream(struct load_ctx *ctx, const char *name, const char *
 				list_add(&u->model_map, items.v[i], strlen(items.v[i]));
 		}
 		list_free(&items);
+		return;
+	}
+	if (strcmp(name, "api") == 0) {
+		if (strcmp(value, "openai") == 0)
+			u->api = GW_UPSTREAM_OPENAI;
+		else if (strcmp(value, "anthropic") == 0)
+			u->api = GW_UPSTREAM_ANTHROPIC;
+		else
+			ERR(ctx, "api: expected openai or anthropic, got \"%s\"", value);
 		return;
 	}
 	if (strcmp(name, "url") == 0) {
@@ -591,6 +737,32 @@ static void custom_consumer(struct load_ctx *ctx, const char *name, const char *
 			    name, value);
 		return;
 	}
+	if (strcmp(name, "expires") == 0) {
+		if (policy_parse_date(value, &c->expires_ms) != 0)
+			ERR(ctx, "expires: expected a date YYYY-MM-DD, got \"%s\"", value);
+		return;
+	}
+	if (strcmp(name, "created") == 0) {
+		int64_t ms;
+		if (policy_parse_timestamp(value, &ms) < 0) {
+			ERR(ctx, "created: expected a time YYYY-MM-DDTHH:MM:SSZ, got \"%s\"", value);
+			return;
+		}
+		free(c->created);
+		c->created = gw_strdup(value);
+		return;
+	}
+	if (strcmp(name, "previous_valid_until") == 0) {
+		if (policy_parse_timestamp(value, &c->previous_until_ms) < 0)
+			ERR(ctx, "previous_valid_until: expected a time YYYY-MM-DDTHH:MM:SSZ, got \"%s\"",
+			    value);
+		return;
+	}
+	if (strcmp(name, "previous_credential_sha256") == 0) {
+		if (parse_sha256(ctx, name, value, c->previous_sha256) == 0)
+			c->has_previous = true;
+		return;
+	}
 
 	if (exclusive_clash(ctx, name, cred, 2))
 		return;
@@ -631,8 +803,10 @@ static void custom_route(struct load_ctx *ctx, const char *name, const char *val
 			r->mode = GW_MODE_PROMPT;
 		else if (strcmp(value, "openai") == 0)
 			r->mode = GW_MODE_OPENAI;
+		else if (strcmp(value, "anthropic") == 0)
+			r->mode = GW_MODE_ANTHROPIC;
 		else
-			ERR(ctx, "mode: expected prompt or openai, got \"%s\"", value);
+			ERR(ctx, "mode: expected prompt, openai or anthropic, got \"%s\"", value);
 	} else if (strcmp(name, "strategy") == 0) {
 		if (strcmp(value, "failover") == 0)
 			r->strategy = GW_STRATEGY_FAILOVER;
@@ -655,19 +829,27 @@ static void custom_route(struct load_ctx *ctx, const char *name, const char *val
 static void custom_model(struct load_ctx *ctx, const char *name, const char *value)
 {
 	struct gw_model *m = ctx->obj;
-	bool input = strcmp(name, "input_per_1m") == 0;
+	struct {
+		const char *key;
+		int64_t *price;
+		bool *has;
+	} prices[] = {
+		{ "input_per_1m", &m->input_pico, &m->has_input },
+		{ "output_per_1m", &m->output_pico, &m->has_output },
+		{ "cached_input_per_1m", &m->cached_input_pico, &m->has_cached_input },
+		{ "cache_write_per_1m", &m->cache_write_pico, &m->has_cache_write },
+	};
 
-	/* USD per million tokens with 6 decimals is exactly pico-USD per token */
-	if (policy_parse_decimal(value, 6, 1000000000000LL, input ? &m->input_pico
-								     : &m->output_pico) < 0) {
-		ERR(ctx, "%s: expected US dollars per million tokens with at most 6 decimals, got \"%s\"",
-		    name, value);
-		return;
+	for (size_t i = 0; i < GW_ARRAY_LEN(prices); i++) {
+		if (strcmp(name, prices[i].key) != 0)
+			continue;
+		/* USD per million tokens with 6 decimals is exactly pico-USD per token */
+		if (policy_parse_decimal(value, 6, 1000000000000LL, prices[i].price) < 0)
+			ERR(ctx, "%s: expected US dollars per million tokens with at most 6 decimals, got \"%s\"",
+			    name, value);
+		else
+			*prices[i].has = true;
 	}
-	if (input)
-		m->has_input = true;
-	else
-		m->has_output = true;
 }
 
 /* ---- sections ---- */
@@ -916,7 +1098,7 @@ static int handler_cb(void *user, const char *section, const char *name, const c
 		store_value(ctx, k, ctx->obj, value);
 		return 1;
 	}
-	if (ctx->continuation && strcmp(name, "include") != 0 &&
+	if (ctx->continuation && strcmp(name, "include") != 0 && strcmp(name, "alert_at") != 0 &&
 	    strcmp(name, "block_regexp_urls") != 0 && strcmp(name, "model_map") != 0) {
 		ERR(ctx, "%s cannot continue on the next line", name);
 		return 1;
@@ -1083,6 +1265,10 @@ static void validate_consumers(struct gw_policy *p, struct gw_diag *d)
 {
 	for (size_t i = 0; i < p->n_consumers; i++) {
 		struct gw_consumer *c = p->consumers[i];
+		if (c->has_previous != (c->previous_until_ms != 0))
+			SEMANTIC(d, c,
+				 "[consumer %s] previous_credential_sha256 and previous_valid_until go together",
+				 c->name);
 		if (!c->has_sha256) {
 			SEMANTIC(d, c, "[consumer %s] needs credential or credential_sha256", c->name);
 			continue;
@@ -1172,6 +1358,10 @@ static void validate(struct gw_policy *p, struct gw_diag *d, const char *main_fi
 		struct gw_model *m = p->models[i];
 		if (!m->has_input || !m->has_output)
 			SEMANTIC(d, m, "[model %s] needs input_per_1m and output_per_1m", m->name);
+		if (!m->has_cached_input)
+			m->cached_input_pico = m->input_pico;
+		if (!m->has_cache_write)
+			m->cache_write_pico = m->input_pico;
 		for (size_t a = 0; a < m->aliases.n; a++) {
 			for (size_t k = 0; k < p->n_models; k++) {
 				const struct gw_model *o = p->models[k];
@@ -1192,7 +1382,10 @@ static void policy_defaults(struct gw_policy *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->state_dir = gw_strdup("/var/lib/aigw");
-	p->max_body = 1048576;
+	p->max_body = 33554432;
+	p->max_answer = 268435456;
+	p->stream_timeout_s = 3600;
+	p->threads = 64;
 	p->default_max_tokens = 256;
 	p->store_timeout_ms = 250;
 	p->auth.in_header = true;
@@ -1301,6 +1494,8 @@ void policy_free(struct gw_policy *p)
 		free(c->name);
 		secret_free(c->credential);
 		list_free(&c->models);
+		free(c->owner);
+		free(c->created);
 		free(c);
 	}
 	for (size_t i = 0; i < p->n_routes; i++)
@@ -1317,6 +1512,8 @@ void policy_free(struct gw_policy *p)
 	free(p->state_dir);
 	free(p->redis_host);
 	free(p->usage_log);
+	free(p->keys_dir);
+	free(p->alert_command);
 	secret_free(p->admin_key);
 	list_free(&p->auth.keys);
 	list_free(&p->secret_files);

@@ -33,6 +33,7 @@ struct gw_limits {
 	long long token[GW_WIN__MAX];
 	int64_t budget_day;   /* pico-USD (1e-12 $); 0: no budget */
 	int64_t budget_month; /* pico-USD, calendar month in UTC */
+	long long max_parallel; /* requests in flight at once (per consumer); 0: no limit */
 };
 
 /* A price from the [model NAME] table. Money is kept as integer pico-USD
@@ -44,12 +45,19 @@ struct gw_model {
 	int64_t input_pico;  /* per prompt token */
 	int64_t output_pico; /* per completion token */
 	bool has_input, has_output;
+	int64_t cached_input_pico; /* per cached prompt token; input_pico unless set */
+	int64_t cache_write_pico;  /* per token written to the cache; input_pico unless set */
+	bool has_cached_input, has_cache_write; /* set in the policy */
 	const char *file;
 	int line;
 };
 
+/* The wire protocol an upstream speaks. */
+enum gw_upstream_api { GW_UPSTREAM_OPENAI, GW_UPSTREAM_ANTHROPIC };
+
 struct gw_upstream {
 	char *name;
+	enum gw_upstream_api api; /* default GW_UPSTREAM_OPENAI */
 	char *url;        /* base URL without a trailing slash */
 	char *api_key;    /* resolved from api_key, api_key_file or api_key_env; may be NULL */
 	char *model;      /* default model; NULL: none */
@@ -69,11 +77,17 @@ struct gw_consumer {
 	bool has_sha256;
 	struct gw_limits limits;
 	struct gw_list models; /* empty: every model */
+	int64_t expires_ms; /* ms since the epoch of 00:00 UTC of the expiry day; 0: never */
+	char *owner;        /* metadata; NULL when unset */
+	char *created;      /* metadata, YYYY-MM-DDTHH:MM:SSZ; NULL when unset */
+	unsigned char previous_sha256[SHA256_LEN]; /* a rotated-out credential ... */
+	bool has_previous;
+	int64_t previous_until_ms; /* ... that keeps working until then (ms since the epoch) */
 	const char *file;
 	int line;
 };
 
-enum gw_mode { GW_MODE_PROMPT, GW_MODE_OPENAI };
+enum gw_mode { GW_MODE_PROMPT, GW_MODE_OPENAI, GW_MODE_ANTHROPIC };
 enum gw_strategy { GW_STRATEGY_FAILOVER, GW_STRATEGY_ROUND_ROBIN, GW_STRATEGY_WEIGHTED };
 enum gw_api { GW_API_CHAT, GW_API_COMPLETIONS };
 
@@ -126,6 +140,13 @@ struct gw_policy {
 	char *state_dir;
 	char *usage_log;   /* NULL: off */
 	size_t max_body;
+	size_t max_answer;          /* upstream answers larger than this are cut */
+	long long stream_timeout_s; /* total duration cap of one upstream call */
+	int threads;                /* worker threads of one process */
+	char *keys_dir;             /* every *.ini in it is part of the policy; NULL: unset */
+	int alert_at[16];           /* budget alert thresholds in percent, ascending */
+	size_t n_alert_at;
+	char *alert_command;        /* absolute path; NULL: unset */
 	char *admin_key;
 	size_t admin_key_len;
 	unsigned char admin_sha256[SHA256_LEN];
@@ -192,6 +213,14 @@ const struct gw_model *policy_model(const struct gw_policy *p, const char *name)
  * when the result would exceed max. */
 int policy_parse_decimal(const char *s, int digits, int64_t max, int64_t *out);
 struct gw_upstream *policy_upstream(const struct gw_policy *p, const char *name);
+
+/* Parses "YYYY-MM-DD" (1970-9999, a real day) into ms since the epoch of
+ * 00:00 UTC that day. Returns 0; 1 when a valid date is followed by more
+ * text (*ms is set); -1 when malformed. */
+int policy_parse_date(const char *s, int64_t *ms);
+
+/* Parses "YYYY-MM-DDTHH:MM:SSZ" (UTC) into ms since the epoch; 0 or -1. */
+int policy_parse_timestamp(const char *s, int64_t *ms);
 
 /* Parses a boolean as the policy does (true/false, yes/no, on/off, 1/0). */
 int policy_parse_bool(const char *s, bool *out);

@@ -274,7 +274,14 @@ static void test_defaults(void)
 	const struct gw_route *r;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-	TU_INT(p->max_body, 1048576);
+	TU_INT(p->max_body, 33554432);
+	TU_INT(p->max_answer, 268435456);
+	TU_INT(p->stream_timeout_s, 3600);
+	TU_INT(p->threads, 64);
+	CU_ASSERT_PTR_NULL(p->keys_dir);
+	CU_ASSERT_PTR_NULL(p->alert_command);
+	TU_INT(p->n_alert_at, 0);
+	CU_ASSERT_EQUAL(p->upstreams[0]->api, GW_UPSTREAM_OPENAI);
 	TU_STR(p->state_dir, "/var/lib/aigw");
 	CU_ASSERT_PTR_NULL(p->usage_log);
 	CU_ASSERT_PTR_NULL(p->admin_key);
@@ -299,6 +306,7 @@ static void test_defaults(void)
 	CU_ASSERT_EQUAL(r->allow.n, 0);
 	CU_ASSERT_EQUAL(r->block_urls.n, 0);
 	CU_ASSERT_EQUAL(r->n_regexps, 0);
+	TU_INT(r->limits.max_parallel, 0);
 	policy_free(p);
 	diag_free(&d);
 }
@@ -1637,6 +1645,323 @@ static void test_lint_seed(void)
 	diag_free(&lint);
 }
 
+
+/* ---- keys of this round: threads, keys_dir, alerts, caps, cache prices,
+ * parallel limits, key metadata, anthropic ---- */
+
+static void test_gateway_new_keys(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p = LOAD_VALID("newgw.ini",
+					 "[gateway]\nthreads = 4096\nalert_at = 50, 80,\n  100, 1000\n"
+					 "alert_command = /usr/local/bin/alert\n"
+					 "max_answer = 1024\nstream_timeout = 60\n"
+					 "[upstream up]\nurl = http://127.0.0.1:9/v1\napi = anthropic\n"
+					 "[route r]\npath = /\nmode = anthropic\nmax_parallel = 3\n",
+					 &d);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	TU_INT(p->threads, 4096);
+	TU_INT(p->n_alert_at, 4);
+	TU_INT(p->alert_at[0], 50);
+	TU_INT(p->alert_at[1], 80);
+	TU_INT(p->alert_at[2], 100);
+	TU_INT(p->alert_at[3], 1000);
+	TU_STR(p->alert_command, "/usr/local/bin/alert");
+	TU_INT(p->max_answer, 1024);
+	TU_INT(p->stream_timeout_s, 60);
+	CU_ASSERT_EQUAL(p->upstreams[0]->api, GW_UPSTREAM_ANTHROPIC);
+	CU_ASSERT_EQUAL(route_named(p, "r")->mode, GW_MODE_ANTHROPIC);
+	TU_INT(route_named(p, "r")->limits.max_parallel, 3);
+	policy_free(p);
+	diag_free(&d);
+
+	/* threads = 1 and one alert threshold */
+	p = LOAD_VALID("newgw2.ini", "[gateway]\nthreads = 1\nalert_at = 1\n" BASE, &d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	TU_INT(p->threads, 1);
+	TU_INT(p->n_alert_at, 1);
+	TU_INT(p->alert_at[0], 1);
+	policy_free(p);
+	diag_free(&d);
+}
+
+static void test_err_gateway_new_keys(void)
+{
+	static const char *const bad_threads[] = { "0", "4097", "-1", "many", "", "1.5" };
+	static const char *const bad_alerts[] = { "0", "1001", "80, 50", "50, 50", "x", "50, -1",
+						  "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17",
+						  "50%" };
+
+	for (size_t i = 0; i < GW_ARRAY_LEN(bad_threads); i++) {
+		char *t = gw_asprintf("[gateway]\nthreads = %s\n" BASE, bad_threads[i]);
+		EXPECT_ERROR("e-threads.ini", t, 2, "threads");
+		free(t);
+	}
+	for (size_t i = 0; i < GW_ARRAY_LEN(bad_alerts); i++) {
+		char *t = gw_asprintf("[gateway]\nalert_at = %s\n" BASE, bad_alerts[i]);
+		EXPECT_ERROR("e-alert.ini", t, 2, "alert_at");
+		free(t);
+	}
+	/* Order is checked across continuation lines too. */
+	EXPECT_ERROR("e-alert2.ini", "[gateway]\nalert_at = 50, 80\n  60\n" BASE, 3, "ascending");
+	EXPECT_ERROR("e-alertcmd.ini", "[gateway]\nalert_command = bin/alert\n" BASE, 2,
+		     "absolute path");
+	EXPECT_ERROR("e-alertcmd2.ini", "[gateway]\nalert_command =\n" BASE, 2, "alert_command");
+	EXPECT_ERROR("e-answer.ini", "[gateway]\nmax_answer = 0\n" BASE, 2, "max_answer");
+	EXPECT_ERROR("e-answer2.ini", "[gateway]\nmax_answer = 1e9\n" BASE, 2, "max_answer");
+	EXPECT_ERROR("e-stream.ini", "[gateway]\nstream_timeout = 0\n" BASE, 2, "stream_timeout");
+	EXPECT_ERROR("e-stream2.ini", "[gateway]\nstream_timeout = 604801\n" BASE, 2,
+		     "stream_timeout");
+	EXPECT_ERROR("e-uapi.ini", "[upstream up]\nurl = http://127.0.0.1:9/v1\napi = claude\n"
+				   "[route r]\npath = /\n", 3, "openai or anthropic");
+	EXPECT_ERROR("e-uapi2.ini", "[upstream up]\nurl = http://127.0.0.1:9/v1\napi = OpenAI\n"
+				    "[route r]\npath = /\n", 3, "api");
+	EXPECT_ERROR("e-mode3.ini", BASE "mode = Anthropic\n", 6, "mode");
+	EXPECT_ERROR("e-par.ini", BASE "max_parallel = -1\n", 6, "max_parallel");
+	EXPECT_ERROR("e-par2.ini", BASE "max_parallel = 1000001\n", 6, "max_parallel");
+	EXPECT_ERROR("e-par3.ini", BASE "[consumer a]\ncredential = ka\nmax_parallel = two\n", 8,
+		     "max_parallel");
+	EXPECT_ERROR("e-keysdir.ini", "[gateway]\nkeys_dir = keys/*\n" BASE, 2, "keys_dir");
+	EXPECT_ERROR("e-keysdir2.ini", "[gateway]\nkeys_dir =\n" BASE, 2, "keys_dir");
+}
+
+static void test_keys_dir(void)
+{
+	struct gw_diag d = { 0 };
+	char *keys = tu_path(g_dir, "kd/keys");
+	char *a = tu_path(g_dir, "kd/keys/alice.ini");
+	char *b = tu_path(g_dir, "kd/keys/bob.ini");
+	char *other = tu_path(g_dir, "kd/keys/notes.txt");
+	char *want = tu_path(g_dir, "kd/keys");
+	struct gw_policy *p;
+
+	CU_ASSERT_EQUAL(tu_write_str(a, "[consumer alice]\ncredential = key-alice\n"
+					"owner = Alice <alice@example.org>\n"
+					"created = 2024-05-01T12:30:00Z\n"
+					"max_parallel = 2\nexpires = 2030-01-01\n"),
+			0);
+	CU_ASSERT_EQUAL(tu_write_str(other, "this is not ini"), 0);
+	set_mtime(keys, 1000000000);
+	p = LOAD_VALID("kd/main.ini", "[gateway]\nkeys_dir = keys\n" BASE, &d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	TU_STR(p->keys_dir, want);
+	TU_INT(p->n_consumers, 1);
+	{
+		const struct gw_consumer *c = policy_consumer(p, "alice");
+		CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+		TU_STR(c->owner, "Alice <alice@example.org>");
+		TU_STR(c->created, "2024-05-01T12:30:00Z");
+		TU_INT(c->limits.max_parallel, 2);
+		TU_INT(c->expires_ms, 1893456000000LL);
+	}
+	CU_ASSERT_FALSE(policy_changed(p));
+	/* A file added to the directory is a change. */
+	CU_ASSERT_EQUAL(tu_write_str(b, "[consumer bob]\ncredential = key-bob\n"), 0);
+	CU_ASSERT_TRUE(policy_changed(p));
+	policy_free(p);
+	diag_free(&d);
+
+	/* A file's own change is a change; so is its removal. */
+	set_mtime(keys, 1000000000);
+	p = LOAD_VALID("kd/main.ini", "[gateway]\nkeys_dir = keys\n" BASE, &d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	TU_INT(p->n_consumers, 2);
+	CU_ASSERT_FALSE(policy_changed(p));
+	CU_ASSERT_EQUAL(tu_write_str(b, "[consumer bob]\ncredential = key-bobby\n"), 0);
+	CU_ASSERT_TRUE(policy_changed(p));
+	policy_free(p);
+	diag_free(&d);
+	set_mtime(keys, 1000000000);
+	p = LOAD_VALID("kd/main.ini", "[gateway]\nkeys_dir = keys\n" BASE, &d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_FALSE(policy_changed(p));
+	CU_ASSERT_EQUAL(unlink(b), 0);
+	CU_ASSERT_TRUE(policy_changed(p));
+	policy_free(p);
+	diag_free(&d);
+
+	/* An error in a key file names that file and line. */
+	CU_ASSERT_EQUAL(tu_write_str(b, "[consumer bob]\ncredential = key-bob\nexpires = soon\n"),
+			0);
+	expect_error_in("kd/main.ini", "[gateway]\nkeys_dir = keys\n" BASE, "kd/keys/bob.ini", 3,
+			"expires", __LINE__);
+	CU_ASSERT_EQUAL(unlink(b), 0);
+
+	/* A missing directory holds no keys; its creation is a change. */
+	p = LOAD_VALID("kd2/main.ini", "[gateway]\nkeys_dir = /nonexistent/aigw-keys\n" BASE, &d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	TU_STR(p->keys_dir, "/nonexistent/aigw-keys");
+	TU_INT(p->n_consumers, 0);
+	CU_ASSERT_FALSE(policy_changed(p));
+	policy_free(p);
+	diag_free(&d);
+	p = LOAD_VALID("kd3/main.ini", "[gateway]\nkeys_dir = later\n" BASE, &d);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	CU_ASSERT_FALSE(policy_changed(p));
+	{
+		char *later = tu_path(g_dir, "kd3/later/x.ini");
+		CU_ASSERT_EQUAL(tu_write_str(later, "[consumer x]\ncredential = key-x\n"), 0);
+		CU_ASSERT_TRUE(policy_changed(p));
+		free(later);
+	}
+	policy_free(p);
+	diag_free(&d);
+	free(keys);
+	free(a);
+	free(b);
+	free(other);
+	free(want);
+}
+
+static void test_consumer_key_metadata(void)
+{
+	struct gw_diag d = { 0 };
+	static const char hex[] =
+		"00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+	char *text = gw_asprintf(BASE "[consumer a]\ncredential = ka\nexpires = 2024-02-29\n"
+				      "previous_credential_sha256 = %s\n"
+				      "previous_valid_until = 2024-03-01T00:00:01Z\n"
+				      "[consumer b]\ncredential = kb\nexpires = 1970-01-02\n",
+				 hex);
+	struct gw_policy *p = LOAD_VALID("meta.ini", text, &d);
+	const struct gw_consumer *c;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	c = policy_consumer(p, "a");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	TU_INT(c->expires_ms, 1709164800000LL);
+	CU_ASSERT_TRUE(c->has_previous);
+	TU_INT(c->previous_sha256[0], 0x00);
+	TU_INT(c->previous_sha256[31], 0xff);
+	TU_INT(c->previous_until_ms, 1709251201000LL);
+	CU_ASSERT_PTR_NULL(c->owner);
+	CU_ASSERT_PTR_NULL(c->created);
+	TU_INT(c->limits.max_parallel, 0);
+	c = policy_consumer(p, "b");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	TU_INT(c->expires_ms, 86400000LL);
+	CU_ASSERT_FALSE(c->has_previous);
+	policy_free(p);
+	diag_free(&d);
+	free(text);
+}
+
+static void test_err_consumer_key_metadata(void)
+{
+	static const char *const bad_dates[] = { "2023-02-29", "2024-13-01", "2024-00-10",
+						 "2024-04-31", "1969-12-31", "2024-1-01",
+						 "24-01-01",   "2024/01/01", "2024-01-01x",
+						 "2024-01-01T00:00:00Z", "", "tomorrow",
+						 "２024-01-01" };
+	static const char *const bad_times[] = { "2024-01-01", "2024-01-01T24:00:00Z",
+						 "2024-01-01T00:60:00Z", "2024-01-01T00:00:60Z",
+						 "2024-01-01 00:00:00Z", "2024-01-01T00:00:00",
+						 "2024-01-01T00:00:00+01:00", "2024-02-30T00:00:00Z",
+						 "2024-01-01T0:00:00Z", "" };
+	static const char hex[] =
+		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+	for (size_t i = 0; i < GW_ARRAY_LEN(bad_dates); i++) {
+		char *t = gw_asprintf(BASE "[consumer a]\ncredential = ka\nexpires = %s\n",
+				      bad_dates[i]);
+		EXPECT_ERROR("e-expires.ini", t, 8, "expires");
+		free(t);
+	}
+	for (size_t i = 0; i < GW_ARRAY_LEN(bad_times); i++) {
+		char *t = gw_asprintf(BASE "[consumer a]\ncredential = ka\ncreated = %s\n",
+				      bad_times[i]);
+		char *t2 = gw_asprintf(BASE "[consumer a]\ncredential = ka\n"
+					    "previous_credential_sha256 = %s\n"
+					    "previous_valid_until = %s\n",
+				       hex, bad_times[i]);
+		EXPECT_ERROR("e-created.ini", t, 8, "created");
+		EXPECT_ERROR("e-until.ini", t2, 9, "previous_valid_until");
+		free(t);
+		free(t2);
+	}
+	EXPECT_ERROR("e-prev.ini",
+		     BASE "[consumer a]\ncredential = ka\nprevious_credential_sha256 = abcd\n"
+			  "previous_valid_until = 2024-01-01T00:00:00Z\n",
+		     8, "previous_credential_sha256");
+	{
+		char *t = gw_asprintf(BASE "[consumer a]\ncredential = ka\n"
+					   "previous_credential_sha256 = %s\n",
+				      hex);
+		EXPECT_ERROR("e-prev2.ini", t, 6, "go together");
+		free(t);
+	}
+	EXPECT_ERROR("e-prev3.ini",
+		     BASE "[consumer a]\ncredential = ka\n"
+			  "previous_valid_until = 2024-01-01T00:00:00Z\n",
+		     6, "go together");
+	EXPECT_ERROR("e-owner.ini", BASE "[consumer a]\ncredential = ka\nowner = x\nowner = y\n", 9,
+		     "twice");
+}
+
+static void test_parse_dates(void)
+{
+	int64_t ms = -1;
+
+	CU_ASSERT_EQUAL(policy_parse_date("1970-01-01", &ms), 0);
+	TU_INT(ms, 0);
+	CU_ASSERT_EQUAL(policy_parse_date("2000-02-29", &ms), 0);
+	TU_INT(ms, 951782400000LL);
+	CU_ASSERT_EQUAL(policy_parse_date("1900-02-29", &ms), -1);
+	CU_ASSERT_EQUAL(policy_parse_date("2100-02-29", &ms), -1);
+	CU_ASSERT_EQUAL(policy_parse_date("9999-12-31", &ms), 0);
+	TU_INT(ms, 253402214400000LL);
+	CU_ASSERT_EQUAL(policy_parse_date("2024-01-0", &ms), -1);
+	CU_ASSERT_EQUAL(policy_parse_timestamp("2038-01-19T03:14:08Z", &ms), 0);
+	TU_INT(ms, 2147483648000LL);
+	CU_ASSERT_EQUAL(policy_parse_timestamp("2038-01-19T03:14:08Z ", &ms), -1);
+}
+
+static void test_model_cache_prices(void)
+{
+	struct gw_diag d = { 0 };
+	struct gw_policy *p = LOAD_VALID("cache.ini",
+					 BASE "[model a]\ninput_per_1m = 2.5\noutput_per_1m = 10\n"
+					      "cached_input_per_1m = 1.25\ncache_write_per_1m = 3.125\n"
+					      "[model b]\ninput_per_1m = 0.15\noutput_per_1m = 0.6\n"
+					      "[model c]\ncache_write_per_1m = 0\ninput_per_1m = 1\n"
+					      "output_per_1m = 2\n",
+					 &d);
+	const struct gw_model *m;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	m = policy_model(p, "a");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	TU_INT(m->cached_input_pico, 1250000);
+	TU_INT(m->cache_write_pico, 3125000);
+	CU_ASSERT_TRUE(m->has_cached_input);
+	CU_ASSERT_TRUE(m->has_cache_write);
+	m = policy_model(p, "b");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	TU_INT(m->cached_input_pico, 150000); /* the input price */
+	TU_INT(m->cache_write_pico, 150000);
+	CU_ASSERT_FALSE(m->has_cached_input);
+	CU_ASSERT_FALSE(m->has_cache_write);
+	m = policy_model(p, "c");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	TU_INT(m->cached_input_pico, 1000000);
+	TU_INT(m->cache_write_pico, 0); /* set to 0: free */
+	policy_free(p);
+	diag_free(&d);
+
+	EXPECT_ERROR("e-cache.ini",
+		     BASE "[model a]\ninput_per_1m = 1\noutput_per_1m = 1\ncached_input_per_1m = -1\n",
+		     9, "cached_input_per_1m");
+	EXPECT_ERROR("e-cache2.ini",
+		     BASE "[model a]\ninput_per_1m = 1\noutput_per_1m = 1\n"
+			  "cache_write_per_1m = 0.0000001\n",
+		     9, "cache_write_per_1m");
+	EXPECT_ERROR("e-cache3.ini",
+		     BASE "[model a]\ninput_per_1m = 1\noutput_per_1m = 1\n"
+			  "cache_write_per_1m = 1\ncache_write_per_1m = 2\n",
+		     10, "twice");
+}
+
 void suite_policy(void)
 {
 	static const struct tu_test tests[] = {
@@ -1710,6 +2035,18 @@ void suite_policy(void)
 		{ "lint: a host name starting with 127. is not local",
 		  test_lint_127_host_name, false },
 		{ "lint: the seed policy", test_lint_seed, false },
+		{ "threads, alert_at, alert_command, max_answer, stream_timeout, api, mode anthropic",
+		  test_gateway_new_keys, false },
+		{ "error: bad threads, alerts, caps, api, max_parallel, keys_dir",
+		  test_err_gateway_new_keys, false },
+		{ "keys_dir: files included, watched, added, removed", test_keys_dir, false },
+		{ "consumer expires, owner, created, previous credential",
+		  test_consumer_key_metadata, false },
+		{ "error: bad dates, times, previous credential", test_err_consumer_key_metadata,
+		  false },
+		{ "policy_parse_date, policy_parse_timestamp", test_parse_dates, false },
+		{ "model cache prices, defaulting to the input price", test_model_cache_prices,
+		  false },
 	};
 	tu_register("policy", policy_init, policy_cleanup, tests, GW_ARRAY_LEN(tests));
 }
