@@ -68,7 +68,7 @@ $(B)/aigw.cgi: $(addprefix $(B)/obj/,$(CORE_OBJ) cgi_main.o)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/aigwctl: $(addprefix $(B)/obj/,$(CORE_OBJ) aigwctl.o)
+$(B)/aigwctl: $(addprefix $(B)/obj/,$(CORE_OBJ) keys.o aigwctl.o)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
