@@ -36,7 +36,7 @@ CGI_OBJ    = query.o request.o reply.o prompt.o openai.o sse.o balance.o relay.o
 CORE_OBJ   = $(LIB_OBJ) $(POLICY_OBJ) $(CGI_OBJ)
 UNIT_SRC   = $(wildcard tests/unit/*.c)
 
-vpath %.c lib policy cgi fcgi tools tests/unit tests/bench
+vpath %.c lib policy cgi fcgi tools tests/unit tests/bench tests/lib
 
 PROGRAMS = $(B)/aigw.fcgi $(B)/aigw.cgi $(B)/aigwctl
 
@@ -87,6 +87,11 @@ $(B)/aigw-san.fcgi: $(addprefix $(B)/san/,$(CORE_OBJ) fcgi_main.o)
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
 $(B)/store-bench: $(addprefix $(B)/obj/,$(CORE_OBJ) store_bench.o)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# past days of usage for the usage page's browser test (t0520-usage-chart.sh)
+$(B)/stats-seed: $(addprefix $(B)/obj/,$(CORE_OBJ) stats_seed.o)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
