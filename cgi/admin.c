@@ -153,12 +153,26 @@ static bool add_series(struct exchange *ex, json_object *out, const char *from_s
 	return true;
 }
 
+/* The decoded value of a query parameter, or NULL; *bad is set when it
+ * holds a NUL byte (it would pass for a shorter value). */
+static char *param(const char *q, const char *name, bool *bad)
+{
+	char *v = NULL;
+	size_t len = 0;
+
+	query_get(q, strlen(q), name, &v, &len);
+	if (v && strlen(v) != len)
+		*bad = true;
+	return v;
+}
+
 static void serve_usage(struct exchange *ex)
 {
 	const char *q = ex->req.query;
 	int64_t now = gw_now_ms(), today, day_end, month_start, month_end;
 	json_object *out = json_object_new_object();
-	char *since = NULL, *until = NULL, *from_s = NULL, *to_s = NULL, *by = NULL;
+	char *since = NULL, *until = NULL, *from_s, *to_s, *by;
+	bool nul = false;
 	size_t len;
 	const char *text;
 
@@ -168,9 +182,13 @@ static void serve_usage(struct exchange *ex)
 	json_object_object_add(out, "month", period(ex, month_start, today));
 	query_get(q, strlen(q), "since", &since, &len);
 	query_get(q, strlen(q), "until", &until, &len);
-	query_get(q, strlen(q), "from", &from_s, &len);
-	query_get(q, strlen(q), "to", &to_s, &len);
-	query_get(q, strlen(q), "by", &by, &len);
+	from_s = param(q, "from", &nul);
+	to_s = param(q, "to", &nul);
+	by = param(q, "by", &nul);
+	if (nul) {
+		bad_range(ex, "from, to and by take no NUL bytes");
+		goto done;
+	}
 	if (from_s || to_s || by) {
 		if (!add_series(ex, out, from_s, to_s, by, month_start, today))
 			goto done;
