@@ -133,10 +133,10 @@ unit: $(B)/unit-tests
 unit-san: $(B)/unit-tests-san
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(B)/unit-tests-san
 
-e2e: all
+e2e: all $(B)/stats-seed
 	sh tests/run-e2e.sh
 
-e2e-san: all $(B)/aigw-san.fcgi
+e2e-san: all $(B)/aigw-san.fcgi $(B)/stats-seed
 	bash tests/run-e2e-san.sh
 
 check: deps

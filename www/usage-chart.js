@@ -10,7 +10,7 @@
 	const SVG_NS = "http://www.w3.org/2000/svg";
 	const COLORS = ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9",
 		"#d55e00", "#f0e442", "#7f7f7f"];
-	const W = 720, H = 260, PAD_L = 64, PAD_R = 8, PAD_T = 10, PAD_B = 30;
+	const W = 720, H = 260, PAD_L = 84, PAD_R = 8, PAD_T = 10, PAD_B = 30;
 	const MAX_DAYS = 366;
 
 	const $ = (id) => document.getElementById(id);
@@ -166,7 +166,7 @@
 				const r = svgEl("rect", {
 					x: x.toFixed(2), width: (slot * 0.7).toFixed(2),
 					y: y(base + v).toFixed(2), height: Math.max(0, y(base) - y(base + v)).toFixed(2),
-					fill: color(k), class: "bar",
+					fill: color(k), class: "trend-bar",
 					"data-date": d.date, "data-key": k, "data-value": String(e[metric]),
 				});
 				r.append(svgEl("title", {}, d.date + " \u00b7 " + (k || "(none)") + ": " + fmt(metric, v)));

@@ -42,7 +42,7 @@ async function chartView(page) {
 	return page.evaluate(() => {
 		const q = (sel) => Array.from(document.querySelectorAll(sel));
 		return {
-			bars: q("#trend-chart rect.bar").map((r) => ({
+			bars: q("#trend-chart rect.trend-bar").map((r) => ({
 				date: r.getAttribute("data-date"),
 				key: r.getAttribute("data-key"),
 				value: Number(r.getAttribute("data-value")),
