@@ -48,7 +48,7 @@ UNIT_OBJ   = $(notdir $(UNIT_SRC:.c=.o))
 ALL_A    = libcgi.a libpolicy.a libgw.a
 POLICY_A = libpolicy.a libgw.a
 
-vpath %.c lib policy cgi fcgi tools tests/unit tests/bench
+vpath %.c lib policy cgi fcgi tools tests/unit tests/bench tests/lib
 
 PROGRAMS = $(B)/aigw.fcgi $(B)/aigw.cgi $(B)/aigwctl
 
@@ -98,7 +98,7 @@ $(B)/aigw.cgi: $(addprefix $(B)/obj/,cgi_main.o $(ALL_A))
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # aigwctl uses the policy layer only: no relay, no libcurl, no libfcgi.
-$(B)/aigwctl: $(addprefix $(B)/obj/,aigwctl.o $(POLICY_A))
+$(B)/aigwctl: $(addprefix $(B)/obj/,aigwctl.o keys.o $(POLICY_A))
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(POLICY_LDLIBS)
 
@@ -115,6 +115,11 @@ $(B)/aigw-san.fcgi: $(addprefix $(B)/san/,fcgi_main.o $(ALL_A))
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS)
 
 $(B)/store-bench: $(addprefix $(B)/obj/,store_bench.o $(POLICY_A))
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(POLICY_LDLIBS)
+
+# past days of usage for the usage page's browser test (t0520-usage-chart.sh)
+$(B)/stats-seed: $(addprefix $(B)/obj/,stats_seed.o $(POLICY_A))
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(POLICY_LDLIBS)
 
@@ -161,14 +166,14 @@ unit: $(B)/unit-tests
 unit-san: $(B)/unit-tests-san
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(B)/unit-tests-san
 
-e2e: all
+e2e: all $(B)/stats-seed
 	sh tests/run-e2e.sh
 
 # the fast tier: aigw.cgi run directly with CGI variables, no web server
 cgi-tests: all
 	sh tests/cgi/run.sh
 
-e2e-san: all $(B)/aigw-san.fcgi
+e2e-san: all $(B)/aigw-san.fcgi $(B)/stats-seed
 	bash tests/run-e2e-san.sh
 
 check: deps

@@ -29,6 +29,14 @@ static bool admin_key_ok(struct exchange *ex)
 	return false;
 }
 
+static void format_day(int64_t ms, char out[16])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 16, "%Y-%m-%d", &tm);
+}
+
 /* "YYYY-MM-DD" to the ms of that day's 00:00 UTC; -1 when malformed. */
 static int64_t parse_day(const char *s)
 {
@@ -42,12 +50,16 @@ static int64_t parse_day(const char *s)
 	return (int64_t)timegm(&tm) * 1000;
 }
 
-static void format_day(int64_t ms, char out[16])
+/* parse_day, refusing a day that does not exist (2026-02-30). */
+static int64_t parse_real_day(const char *s)
 {
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, 16, "%Y-%m-%d", &tm);
+	int64_t ms = parse_day(s);
+	char back[16];
+
+	if (ms < 0)
+		return -1;
+	format_day(ms, back);
+	return strcmp(back, s) == 0 ? ms : -1;
 }
 
 /* The rows of a totals table ("total" or "day-YYYYMMDD") from the store in
@@ -97,12 +109,74 @@ static bool bad_range(struct exchange *ex, const char *why)
 	return ex_refuse(ex, 400, "invalid_request_error", "invalid_range", why, "admin");
 }
 
+/* Longest from..to range of a series, in days. */
+#define ADMIN_SERIES_DAYS 366
+
+/* from=&to=&by=day: adds "range" (the totals of from..to) and "series" (one
+ * entry per day) to out. Usage is kept per UTC day, so by=hour is refused.
+ * Returns false when it refused the request. */
+static bool add_series(struct exchange *ex, json_object *out, const char *from_s,
+		       const char *to_s, const char *by, int64_t month_start, int64_t today)
+{
+	int64_t from = from_s ? parse_real_day(from_s) : month_start;
+	int64_t to = to_s ? parse_real_day(to_s) : today;
+	struct usage_period p;
+	struct usage_day *days;
+	char since[16], until[16];
+	size_t n;
+
+	if (by && strcmp(by, "day") != 0)
+		return !bad_range(ex, "by takes day: usage is kept per UTC day");
+	if (from < 0 || to < 0)
+		return !bad_range(ex, "from and to take a date as YYYY-MM-DD");
+	if (to < from || (to - from) / 86400000LL >= ADMIN_SERIES_DAYS)
+		return !bad_range(ex, "to must not be before from, and the range at most 366 days");
+	n = (size_t)((to - from) / 86400000LL) + 1;
+	days = gw_calloc(n, sizeof(*days));
+	usage_period_init(&p);
+	for (size_t i = 0; i < n; i++) {
+		char name[32];
+		size_t k = 0;
+		struct stats_row *rows;
+
+		days[i].day_ms = from + (int64_t)i * 86400000LL;
+		stats_day_name(days[i].day_ms, name);
+		rows = table_rows(ex, name, &k, NULL);
+		/* a snapshot has room for a whole table: keep only its rows */
+		days[i].rows = rows ? gw_realloc(rows, (k ? k : 1) * sizeof(*rows)) : NULL;
+		days[i].n = k;
+		usage_period_add(&p, days[i].rows, k);
+	}
+	format_day(from, since);
+	format_day(to, until);
+	json_object_object_add(out, "range", usage_period_finish(&p, since, until));
+	json_object_object_add(out, "series", usage_series(days, n));
+	for (size_t i = 0; i < n; i++)
+		free((void *)days[i].rows);
+	free(days);
+	return true;
+}
+
+/* The decoded value of a query parameter, or NULL; *bad is set when it
+ * holds a NUL byte (it would pass for a shorter value). */
+static char *param(const char *q, const char *name, bool *bad)
+{
+	char *v = NULL;
+	size_t len = 0;
+
+	query_get(q, strlen(q), name, &v, &len);
+	if (v && strlen(v) != len)
+		*bad = true;
+	return v;
+}
+
 static void serve_usage(struct exchange *ex)
 {
 	const char *q = ex->req.query;
 	int64_t now = gw_now_ms(), today, day_end, month_start, month_end;
 	json_object *out = json_object_new_object();
-	char *since = NULL, *until = NULL;
+	char *since = NULL, *until = NULL, *from_s, *to_s, *by;
+	bool nul = false;
 	size_t len;
 	const char *text;
 
@@ -112,7 +186,17 @@ static void serve_usage(struct exchange *ex)
 	json_object_object_add(out, "month", period(ex, month_start, today));
 	query_get(q, strlen(q), "since", &since, &len);
 	query_get(q, strlen(q), "until", &until, &len);
-	if (since || until) {
+	from_s = param(q, "from", &nul);
+	to_s = param(q, "to", &nul);
+	by = param(q, "by", &nul);
+	if (nul) {
+		bad_range(ex, "from, to and by take no NUL bytes");
+		goto done;
+	}
+	if (from_s || to_s || by) {
+		if (!add_series(ex, out, from_s, to_s, by, month_start, today))
+			goto done;
+	} else if (since || until) {
 		int64_t from = since ? parse_day(since) : month_start;
 		int64_t to = until ? parse_day(until) : today;
 		if (from < 0 || to < 0) {
@@ -132,6 +216,9 @@ static void serve_usage(struct exchange *ex)
 done:
 	free(since);
 	free(until);
+	free(from_s);
+	free(to_s);
+	free(by);
 	json_object_put(out);
 }
 

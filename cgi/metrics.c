@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 void metrics_escape(const char *s, struct gw_buf *out)
 {
@@ -226,5 +227,63 @@ json_object *usage_period_finish(struct usage_period *p, const char *since, cons
 	json_object_object_add(out, "total", p->total);
 	json_object_put(p->rows);
 	memset(p, 0, sizeof(*p));
+	return out;
+}
+
+/* ---- /_aigw/usage?from=&to=&by=day: the series ---- */
+
+/* calls, prompt, completion and total tokens of one row added to e, with
+ * the cost kept as cost_pico until series_money() turns it into dollars. */
+static void series_add(json_object *e, const struct stats_row *r)
+{
+	add64(e, "calls", r->v.requests);
+	add64(e, "prompt_tokens", r->v.prompt_tokens);
+	add64(e, "completion_tokens", r->v.completion_tokens);
+	add64(e, "total_tokens", r->v.prompt_tokens + r->v.completion_tokens);
+	add64(e, "cost_pico", r->v.cost_pico);
+}
+
+static void series_money(json_object *e)
+{
+	series_add(e, &(struct stats_row){ 0 }); /* every field present when empty */
+	money(e);
+}
+
+static json_object *series_day(const struct usage_day *d)
+{
+	json_object *e = json_object_new_object();
+	json_object *consumers = json_object_new_object(), *models = json_object_new_object();
+	char date[16];
+	time_t t = (time_t)(d->day_ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+	json_object_object_add(e, "date", json_object_new_string(date));
+	for (size_t i = 0; i < d->n; i++) {
+		series_add(e, &d->rows[i]);
+		series_add(entry(consumers, d->rows[i].key.consumer), &d->rows[i]);
+		series_add(entry(models, d->rows[i].key.model), &d->rows[i]);
+	}
+	series_money(e);
+	json_object_object_foreach(consumers, k1, e1) {
+		(void)k1;
+		series_money(e1);
+	}
+	json_object_object_foreach(models, k2, e2) {
+		(void)k2;
+		series_money(e2);
+	}
+	json_object_object_add(e, "consumers", consumers);
+	json_object_object_add(e, "models", models);
+	return e;
+}
+
+json_object *usage_series(const struct usage_day *days, size_t n)
+{
+	json_object *out = json_object_new_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(out, series_day(&days[i]));
 	return out;
 }

@@ -5,6 +5,7 @@
 
 #include <json-c/json.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 #include "stats.h"
@@ -33,5 +34,18 @@ void usage_period_add(struct usage_period *p, const struct stats_row *rows, size
 /* Turns the period into its JSON form {since, until, consumers, models, rows,
  * total} (cost as "cost_usd" decimals) and releases the accumulator. */
 json_object *usage_period_finish(struct usage_period *p, const char *since, const char *until);
+
+/* One UTC day's rows of the stats store, for usage_series. */
+struct usage_day {
+	int64_t day_ms; /* 00:00 UTC of the day */
+	const struct stats_row *rows;
+	size_t n;
+};
+
+/* A new JSON array with one entry per day, in the order given: {date
+ * "YYYY-MM-DD", calls, prompt_tokens, completion_tokens, total_tokens,
+ * cost_usd, consumers: {NAME: the same numbers}, models: {NAME: ...}}.
+ * A day without rows gives zeros. The caller owns the array. */
+json_object *usage_series(const struct usage_day *days, size_t n);
 
 #endif

@@ -191,7 +191,7 @@ static bool step_auth(struct exchange *ex)
 	}
 	if (!needed)
 		return true;
-	return ex_refuse(ex, 401, "invalid_request_error", "invalid_api_key", auth_message(v),
+	return ex_refuse(ex, 401, "invalid_request_error", auth_code(v), auth_message(v),
 		      "unauthorized");
 }
 

@@ -1,5 +1,6 @@
 /* aigwctl.c: the operator's tool: check a policy, summarise usage, reset windows. */
 #include "gw.h"
+#include "keys.h"
 #include "limit.h"
 #include "report.h"
 #include "store.h"
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static void usage_text(FILE *f)
@@ -20,6 +22,9 @@ static void usage_text(FILE *f)
 		   "        [--format table|csv|json] [--log FILE]\n"
 		   "                     summarise the usage log (default: per consumer and model)\n"
 		   "  reset CONSUMER     clear the consumer's request and token windows\n"
+		   "  key add NAME [--expires YYYY-MM-DD] [--owner TEXT] [--CONSUMER-KEY VALUE ...]\n"
+		   "  key rotate NAME [--grace 24h] | key revoke NAME | key list\n"
+		   "                     manage consumer key files in keys_dir\n"
 		   "The policy is FILE, else $AIGW_CONFIG, else %s.\n",
 		gw_default_config());
 }
@@ -47,8 +52,10 @@ static int cmd_check(const char *path)
 	struct gw_policy *p = policy_load(path, &diag);
 	int rc = p->valid ? 0 : 1;
 
-	if (p->valid)
+	if (p->valid) {
 		policy_lint(p, &diag);
+		keys_lint(p, (int64_t)time(NULL) * 1000, &diag);
+	}
 	for (size_t i = 0; i < diag.n; i++)
 		fprintf(diag.warning[i] ? stdout : stderr, "%s\n", diag.msgs[i]);
 	if (rc == 0)
@@ -212,6 +219,8 @@ int main(int argc, char **argv)
 		return cmd_check(optind + 1 < argc ? argv[optind + 1] : config);
 	if (strcmp(argv[optind], "usage") == 0)
 		return cmd_usage(config, argc - optind - 1, argv + optind + 1);
+	if (strcmp(argv[optind], "key") == 0)
+		return keys_main(config, argc - optind - 1, argv + optind + 1);
 	if (strcmp(argv[optind], "reset") == 0) {
 		if (optind + 2 != argc) {
 			usage_text(stderr);

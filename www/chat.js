@@ -25,6 +25,8 @@
 
 	let history = [];        // the messages of the conversation so far
 	let controller = null;   // aborts the answer being streamed
+	// Model ids that are not chat models (OpenAI's and others' naming).
+	const NOT_CHAT = /(^|[-_/.])(text-)?(embed|embedding|embeddings|whisper|tts|dall-e|moderation|transcribe|image|audio|realtime|search|davinci|babbage|rerank)([-_/.]|\d|$)/i;
 	let modelsRequest = 0;   // the latest /models request wins
 	let modelsAsked = { what: "", at: 0 };
 	let conversation = 0;    // bumped by "New conversation"
@@ -143,10 +145,14 @@
 				return;
 			if (res.ok) {
 				const j = await res.json();
-				const ids = (j && Array.isArray(j.data) ? j.data : [])
+				const all = (j && Array.isArray(j.data) ? j.data : [])
 					.map((m) => m && typeof m.id === "string" ? m.id : "")
 					.filter((id) => id !== "")
 					.sort();
+				// Chat models first: an upstream lists its embedding, speech
+				// and image models too, which this page cannot talk to.
+				const chat = all.filter((id) => !NOT_CHAT.test(id));
+				const ids = chat.length > 0 ? chat : all;
 				if (mine !== modelsRequest)
 					return;
 				if (ids.length > 0) {

@@ -211,6 +211,7 @@
 		data = j;
 		finishLoading("Updated " + new Date().toLocaleTimeString() + ".");
 		render();
+		document.dispatchEvent(new CustomEvent("aigw:usage-loaded"));
 	}
 
 	function finishLoading(text) {

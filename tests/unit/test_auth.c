@@ -14,6 +14,7 @@ static char *g_dir;
 static struct gw_policy *g_pol;      /* consumers, admin_key */
 static struct gw_policy *g_pol_hash; /* admin_key_sha256 */
 static struct gw_policy *g_pol_none; /* no admin key, no consumers */
+static struct gw_policy *g_pol_keys; /* expires, a rotated key */
 
 static char *hex_sha256(const char *s)
 {
@@ -69,11 +70,31 @@ static int auth_init(void)
 	g_pol_hash = load("auth-hash.ini", text2);
 	g_pol_none = load("auth-none.ini", "[upstream up]\nurl = http://127.0.0.1:9\n"
 					   "[route r]\npath = /\n");
+	free(text);
+	{
+		char *nw = hex_sha256("key-new"), *old = hex_sha256("key-old");
+		char *o2 = hex_sha256("key-old2"), *n2 = hex_sha256("key-new2");
+		text = gw_asprintf("[upstream up]\nurl = http://127.0.0.1:9\n[route r]\npath = /\n"
+				   "[consumer exp]\ncredential = key-exp\nexpires = 2026-12-10\n"
+				   "[consumer rot]\ncredential_sha256 = %s\n"
+				   "previous_credential_sha256 = %s\n"
+				   "previous_valid_until = 2026-12-06T12:00:00Z\n"
+				   "[consumer both]\ncredential_sha256 = %s\n"
+				   "previous_credential_sha256 = %s\n"
+				   "previous_valid_until = 2026-12-06T12:00:00Z\n"
+				   "expires = 2026-12-10\n",
+				   nw, old, n2, o2);
+		free(nw);
+		free(old);
+		free(o2);
+		free(n2);
+	}
+	g_pol_keys = load("auth-keys.ini", text);
 	free(two);
 	free(admin);
 	free(text);
 	free(text2);
-	return g_pol && g_pol_hash && g_pol_none ? 0 : -1;
+	return g_pol && g_pol_hash && g_pol_none && g_pol_keys ? 0 : -1;
 }
 
 static int auth_cleanup(void)
@@ -81,7 +102,8 @@ static int auth_cleanup(void)
 	policy_free(g_pol);
 	policy_free(g_pol_hash);
 	policy_free(g_pol_none);
-	g_pol = g_pol_hash = g_pol_none = NULL;
+	policy_free(g_pol_keys);
+	g_pol = g_pol_hash = g_pol_none = g_pol_keys = NULL;
 	tu_tmpdir_remove(g_dir);
 	g_dir = NULL;
 	return 0;
@@ -264,6 +286,67 @@ static void test_messages(void)
 	CU_ASSERT(strcmp(auth_message(AUTH_NO_KEY), auth_message(AUTH_UNKNOWN_KEY)) != 0);
 }
 
+#define EXPIRY_MS 1796860800000LL /* 2026-12-10T00:00:00Z */
+#define UNTIL_MS 1796558400000LL  /* 2026-12-06T12:00:00Z */
+
+static enum auth_verdict lookup_keys(const char *key, int64_t now, const struct gw_consumer **out)
+{
+	static const struct gw_consumer stale;
+	const char *k[] = { key };
+
+	*out = &stale;
+	return auth_lookup_at(g_pol_keys, k, 1, now, out);
+}
+
+/* Accepted until the last ms before the expires day, refused from its
+ * first: AUTH_EXPIRED, no consumer, code key_expired. */
+static void test_expired(void)
+{
+	const struct gw_consumer *c;
+
+	CU_ASSERT_EQUAL(lookup_keys("key-exp", EXPIRY_MS - 1, &c), AUTH_OK);
+	CU_ASSERT_PTR_EQUAL(c, policy_consumer(g_pol_keys, "exp"));
+	CU_ASSERT_EQUAL(lookup_keys("key-exp", EXPIRY_MS, &c), AUTH_EXPIRED);
+	CU_ASSERT_PTR_NULL(c);
+	CU_ASSERT_EQUAL(lookup_keys("key-exp", EXPIRY_MS + 400LL * 86400000, &c), AUTH_EXPIRED);
+	CU_ASSERT_EQUAL(lookup_keys("key-exq", EXPIRY_MS, &c), AUTH_UNKNOWN_KEY);
+	TU_STR(auth_code(AUTH_EXPIRED), "key_expired");
+	TU_STR(auth_code(AUTH_UNKNOWN_KEY), "invalid_api_key");
+	TU_STR(auth_code(AUTH_NO_KEY), "invalid_api_key");
+	CU_ASSERT(strstr(auth_message(AUTH_EXPIRED), "expired") != NULL);
+}
+
+/* The rotated-out key works until previous_valid_until, the new one
+ * always; a consumer without a previous key matches no all-zero hash. */
+static void test_grace(void)
+{
+	const struct gw_consumer *c;
+	const struct gw_consumer *rot = policy_consumer(g_pol_keys, "rot");
+
+	CU_ASSERT_EQUAL(lookup_keys("key-new", UNTIL_MS + 86400000, &c), AUTH_OK);
+	CU_ASSERT_PTR_EQUAL(c, rot);
+	CU_ASSERT_EQUAL(lookup_keys("key-old", UNTIL_MS - 1, &c), AUTH_OK);
+	CU_ASSERT_PTR_EQUAL(c, rot);
+	CU_ASSERT_EQUAL(lookup_keys("key-old", UNTIL_MS, &c), AUTH_UNKNOWN_KEY);
+	CU_ASSERT_PTR_NULL(c);
+	CU_ASSERT_EQUAL(lookup_keys("key-old", UNTIL_MS + 1000, &c), AUTH_UNKNOWN_KEY);
+	CU_ASSERT_FALSE(policy_consumer(g_pol_keys, "exp")->has_previous);
+}
+
+/* An expired consumer's previous key is refused as expired too. */
+static void test_grace_and_expiry(void)
+{
+	const struct gw_consumer *c;
+
+	CU_ASSERT_EQUAL(lookup_keys("key-old2", UNTIL_MS - 1, &c), AUTH_OK);
+	CU_ASSERT_EQUAL(lookup_keys("key-new2", EXPIRY_MS - 1, &c), AUTH_OK);
+	CU_ASSERT_EQUAL(lookup_keys("key-new2", EXPIRY_MS, &c), AUTH_EXPIRED);
+	CU_ASSERT_PTR_NULL(c);
+	/* both keys sent at once are still two keys */
+	const char *k[] = { "key-new2", "key-old2" };
+	CU_ASSERT_EQUAL(auth_lookup_at(g_pol_keys, k, 2, UNTIL_MS - 1, &c), AUTH_MANY_KEYS);
+}
+
 void suite_auth(void)
 {
 	static const struct tu_test tests[] = {
@@ -280,6 +363,9 @@ void suite_auth(void)
 		{ "admin_key_sha256", test_admin_sha256, false },
 		{ "no admin key configured", test_admin_none, false },
 		{ "messages", test_messages, false },
+		{ "expires: from 00:00 UTC of the day, AUTH_EXPIRED", test_expired, false },
+		{ "rotated key valid until previous_valid_until", test_grace, false },
+		{ "rotated key of an expired consumer", test_grace_and_expiry, false },
 	};
 	tu_register("auth", auth_init, auth_cleanup, tests, GW_ARRAY_LEN(tests));
 }

@@ -485,6 +485,81 @@ static void test_usage_period_pairs_stay_apart(void)
 	json_object_put(o);
 }
 
+/* One series entry's numbers, and its cost as the text JSON carries. */
+static void series_is(json_object *e, const char *date, long long calls, long long prompt,
+		      long long completion, const char *usd, int line)
+{
+	json_object *c = member(e, "cost_usd");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+	if (date)
+		TU_STR(json_object_get_string(member(e, "date")), date);
+	tu_assert_ll(json_object_get_int64(member(e, "calls")), calls, "calls", (unsigned)line,
+		     __FILE__, __func__);
+	tu_assert_ll(json_object_get_int64(member(e, "prompt_tokens")), prompt, "prompt",
+		     (unsigned)line, __FILE__, __func__);
+	tu_assert_ll(json_object_get_int64(member(e, "completion_tokens")), completion,
+		     "completion", (unsigned)line, __FILE__, __func__);
+	tu_assert_ll(json_object_get_int64(member(e, "total_tokens")), prompt + completion,
+		     "total", (unsigned)line, __FILE__, __func__);
+	tu_assert_str(c ? json_object_to_json_string(c) : "(none)", usd, "cost_usd",
+		      (unsigned)line, __FILE__, __func__);
+}
+#define SERIES(e, ...) series_is(e, __VA_ARGS__, __LINE__)
+
+/* Three days, the middle one empty: an entry each, in order, with per
+ * consumer and per model breakdowns; errors count as calls. */
+static void test_usage_series(void)
+{
+	struct stats_row d1[3], d3[1];
+	struct usage_day days[3] = {
+		{ 1764547200000LL, d1, 3 }, /* 2025-12-01 */
+		{ 1764633600000LL, NULL, 0 },
+		{ 1764720000000LL, d3, 1 },
+	};
+	json_object *s, *e;
+
+	d1[0] = row("alice", "r", "gpt", 200, 2, 10, 5, 1500000000LL, 0);
+	d1[1] = row("alice", "r2", "emb", 200, 1, 7, 0, 0, 1);
+	d1[2] = row("bob", "r", "gpt", 429, 3, 0, 0, 0, 0);
+	d3[0] = row("bob", "r", "gpt", 200, 1, 1, 1, 2000000000000LL, 0);
+	s = usage_series(days, 3);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	TU_INT(json_object_array_length(s), 3);
+	e = json_object_array_get_idx(s, 0);
+	SERIES(e, "2025-12-01", 6, 17, 5, "0.001500");
+	SERIES(member(member(e, "consumers"), "alice"), NULL, 3, 17, 5, "0.001500");
+	SERIES(member(member(e, "consumers"), "bob"), NULL, 3, 0, 0, "0.000000");
+	SERIES(member(member(e, "models"), "gpt"), NULL, 5, 10, 5, "0.001500");
+	SERIES(member(member(e, "models"), "emb"), NULL, 1, 7, 0, "0.000000");
+	e = json_object_array_get_idx(s, 1);
+	SERIES(e, "2025-12-02", 0, 0, 0, "0.000000");
+	TU_INT(json_object_object_length(member(e, "consumers")), 0);
+	TU_INT(json_object_object_length(member(e, "models")), 0);
+	e = json_object_array_get_idx(s, 2);
+	SERIES(e, "2025-12-03", 1, 1, 1, "2.000000");
+	TU_INT(json_object_object_length(member(e, "consumers")), 1);
+	json_object_put(s);
+}
+
+/* No days: an empty array. Hostile names are plain JSON keys. */
+static void test_usage_series_edges(void)
+{
+	struct stats_row r[1];
+	struct usage_day d = { 0, r, 1 };
+	json_object *s = usage_series(NULL, 0), *c;
+
+	TU_INT(json_object_array_length(s), 0);
+	json_object_put(s);
+	r[0] = row("\"</script>\n", "r", "m", 200, 1, 0, 0, 0, 0);
+	s = usage_series(&d, 1);
+	TU_STR(json_object_get_string(member(json_object_array_get_idx(s, 0), "date")),
+	       "1970-01-01");
+	c = member(json_object_array_get_idx(s, 0), "consumers");
+	CU_ASSERT_PTR_NOT_NULL(member(c, "\"</script>\n"));
+	json_object_put(s);
+}
+
 void suite_metrics(void)
 {
 	static const struct tu_test tests[] = {
@@ -500,6 +575,8 @@ void suite_metrics(void)
 		{ "usage_period: errors are status >= 400", test_usage_period_errors, false },
 		{ "usage_period: (consumer, model) pairs stay apart",
 		  test_usage_period_pairs_stay_apart, false },
+		{ "usage_series: a day each, breakdowns, empty days", test_usage_series, false },
+		{ "usage_series: no days, hostile names", test_usage_series_edges, false },
 	};
 	tu_register("metrics", NULL, NULL, tests, GW_ARRAY_LEN(tests));
 }
