@@ -24,8 +24,8 @@
 #     previous_response_id of the first one's response, and an id the
 #     gateway never relayed: 404 in OpenAI's shape, the stub never called;
 #   * hostile: ids with path characters (raw, percent-encoded, dot
-#     segments), a previous_response_id that is a number: refused (400 or
-#     404) without calling the stub;
+#     segments: any 4xx), a previous_response_id that is a number, an id of
+#     600 characters (400 or 404): refused without calling the stub;
 #   * an upstream error in OpenAI's shape passed on unchanged.
 # Anthropic Messages API
 #   * messages.create (the key as Authorization: Bearer, the 1.x client's
@@ -189,13 +189,14 @@ not_relayed() {
 }
 
 # raw_not_relayed NAME METHOD URL-PATH: curl --path-as-is with key A gets
-# 400 or 404 and the stub is not called.
+# a 4xx and the stub is not called (the web server may resolve dot
+# segments first, landing on another route: 403 or 405 are fine there).
 raw_not_relayed() {
 	local name=$1 method=$2 path=$3 before st
 	before=$(stub_count)
 	st=$(http --path-as-is -X "$method" -H "Authorization: Bearer $KEY_A" \
 		"$GW_URL$path")
-	if { [ "$st" = 404 ] || [ "$st" = 400 ]; } &&
+	if [ "${st#4}" != "$st" ] && [ "${#st}" = 3 ] &&
 		[ "$(stub_count)" = "$before" ]; then
 		_ok "$name"
 	else
