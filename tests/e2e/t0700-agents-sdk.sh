@@ -6,9 +6,12 @@
 # anthropic, under lighttpd and Apache.
 #
 # The policy is the seed policy plus an anthropic upstream "claude" (the
-# stub's root), the consumers "sdk" and "other" (both allowed everywhere),
-# a route /v1 (openai) and a route /anthropic (anthropic), with prices
-# that have cache prices.  The stub reports fixed usage: 1000 tokens (500
+# stub's root), the consumers "sdk" and "other" (both allowed everywhere)
+# and "third" (allowed nowhere), a route /v1 (openai) and a route
+# /anthropic (anthropic, blocking a word), with prices that have cache
+# prices.  Before any server starts, both clients are run straight against
+# the stub, so that a failure there points at the clients or the stub, not
+# the gateway.  The stub reports fixed usage: 1000 tokens (500
 # in, 500 out), 200 cache reads, 100 cache writes (Anthropic), 50
 # reasoning tokens (Responses).  Same assertions under both servers:
 #
@@ -36,7 +39,12 @@
 #     never the consumer's key;
 #   * usage log: prompt = input + cache reads + cache writes, the cost with
 #     cache_write_per_1m and cached_input_per_1m, upstream_request_id;
-#   * a wrong key: 401 authentication_error in Anthropic's shape;
+#   * refusals in Anthropic's shape, the stub not called: a wrong key (401
+#     authentication_error), a consumer not on the route (403
+#     permission_error), a blocked word (invalid_request_error);
+#   * X-Claude-Code-Session-Id as the usage record's session, the
+#     upstream's request-id header passed back; count_tokens logged
+#     without tokens;
 #   * a stream cut by the upstream in the middle: the client sees the
 #     error, the usage log settles the prompt tokens seen in message_start;
 #   * an upstream error in Anthropic's shape passed on unchanged.
@@ -85,7 +93,9 @@ start_stub --usage-tokens 1000 --cached-tokens 200 --cache-write-tokens 100 \
 seed_policy "$T/aigw.ini"
 KEY_A=sk-aigw-agents-sdk-a-4c1d9e0b77
 KEY_B=sk-aigw-agents-sdk-b-91f3a6d2c0
+KEY_C=sk-aigw-agents-sdk-c-5e8b21f0aa
 WRONG_KEY=sk-aigw-agents-wrong-000000
+BLOCKED_WORD=zebracorn
 ANT_UPSTREAM_KEY=sk-ant-upstream-secret-key
 CLAUDE_MODEL=claude-sonnet-4-5-20250929
 cat >>"$T/aigw.ini" <<INI
@@ -101,6 +111,9 @@ credential = $KEY_A
 [consumer other]
 credential = $KEY_B
 
+[consumer third]
+credential = $KEY_C
+
 [route v1]
 path     = /v1
 mode     = openai
@@ -112,6 +125,7 @@ path     = /anthropic
 mode     = anthropic
 upstream = claude
 allow    = sdk, other
+block_bodies = $BLOCKED_WORD
 
 [model gpt-4o-mini]
 input_per_1m        = 0.15
@@ -399,13 +413,18 @@ and u.get("status") == 200 and abs((u.get("cost_usd") or 0) - 0.009435) < 1e-9'
 		stub_ok "rs[-1]['headers'].get('anthropic-beta') == 'prompt-caching-2024-07-31' and
 rs[-1]['headers'].get('anthropic-version') == '2023-06-01' and
 rs[-1]['headers'].get('x-api-key') == '$ANT_UPSTREAM_KEY'"
-	before=$(stub_count)
 	http -H "x-api-key: $KEY_A" -H 'anthropic-version: 2023-06-01' \
+		-H 'X-Claude-Code-Session-Id: sess-t0700-4d2a' \
 		-H 'content-type: application/json' \
 		--data-binary "{\"model\":\"$CLAUDE_MODEL\",\"max_tokens\":16,\"messages\":[{\"role\":\"user\",\"content\":\"ping\"}]}" \
 		"$GW_URL/anthropic/v1/messages?beta=true" >/dev/null
 	check "$s: the query string (?beta=true) passed on" \
 		stub_ok "rs[-1]['path'] == '/v1/messages' and rs[-1]['query'] == 'beta=true'"
+	rid=$(header request-id)
+	expect_contains "$s: curl: the upstream's request-id header comes back" \
+		"$rid" "req_"
+	check "$s: usage log: X-Claude-Code-Session-Id as session" \
+		usage_up "$rid" 'u.get("session") == "sess-t0700-4d2a"'
 
 	# --- stream
 	ok "$s: messages.create stream succeeds" ant stream "$KEY_A"
@@ -424,6 +443,9 @@ and u.get("cache_write_tokens") == 100'
 		test "$(sdk_get 'j["input_tokens"]')" -gt 0
 	check "$s: count_tokens reached the stub" \
 		stub_ok "rs[-1]['path'] == '/v1/messages/count_tokens'"
+	check "$s: usage log: count_tokens logged, spending no tokens" \
+		usage_last anthropic 'u.get("consumer") == "sdk" and u.get("status") == 200
+and not u.get("total_tokens") and not u.get("cost_usd")'
 	ok "$s: models.list" ant models "$KEY_A"
 	expect_contains "$s: models.list: the stub's models" \
 		"$(sdk_get 'j["ids"]')" "$CLAUDE_MODEL"
@@ -434,6 +456,15 @@ and u.get("cache_write_tokens") == 100'
 	not_relayed "$s: a wrong key: 401, not relayed" 401 ant create "$WRONG_KEY"
 	expect_eq "$s: ... authentication_error in Anthropic's shape" \
 		"authentication_error" "$(sdk_get 'j["error"]["error"]["type"]')"
+
+	not_relayed "$s: a consumer not on the route: 403, not relayed" 403 \
+		ant create "$KEY_C"
+	expect_eq "$s: ... permission_error in Anthropic's shape" \
+		"permission_error" "$(sdk_get 'j["error"]["error"]["type"]')"
+	not_relayed "$s: a blocked word: refused, not relayed" "400 403" \
+		ant create "$KEY_A" --prompt "tell me of the $BLOCKED_WORD"
+	expect_eq "$s: ... invalid_request_error in Anthropic's shape" \
+		"invalid_request_error" "$(sdk_get 'j["error"]["error"]["type"]')"
 
 	# --- a stream cut by the upstream
 	ant stream "$KEY_A" --prompt "ping please cut"
@@ -452,6 +483,18 @@ and u.get("cache_write_tokens") == 100'
 	expect_contains "$s: ... with the upstream's request_id" \
 		"$(sdk_get 'j["error"].get("request_id")')" "req_"
 }
+
+# Straight to the stub: the clients and the stub agree.
+GW_URL=http://127.0.0.1:$STUB_PORT
+node "$SDK_DIR/responses.mjs" stream --base-url "$GW_URL/v1" --key direct \
+	>"$T/sdk.json" 2>"$T/sdk.err"
+expect_eq "stub alone: responses stream: the text and the events" \
+	"pong $RESP_EVENTS" "$(sdk_get 'j["text"] + " " + json.dumps(j["events"])')"
+node "$SDK_DIR/anthropic.mjs" stream --base-url "$GW_URL" --key direct \
+	>"$T/sdk.json" 2>"$T/sdk.err"
+expect_eq "stub alone: anthropic stream: the text and the events" \
+	"pong $ANT_EVENTS" "$(sdk_get 'j["text"] + " " + json.dumps(j["events"])')"
+GW_URL=
 
 ran=0
 for server in ${SERVERS:-lighttpd apache}; do
