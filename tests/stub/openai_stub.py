@@ -30,9 +30,10 @@ Behaviours:
   slow       sleep --slow-ms, then answer as normal
   status429  429 with an OpenAI-shaped rate limit error
   stream_then_drop
-             a streamed answer (chat or completions with "stream": true)
-             sends its headers and first event, then the connection is
-             closed without the rest or the end of the chunked body;
+             a streamed answer (chat, completions, responses or messages
+             with "stream": true) sends its headers and first event, then
+             the connection is closed without the rest or the end of the
+             chunked body;
              any other request is answered as normal
   midclose   200 whose body stops half way: a buffered answer is cut
              short of its Content-Length, a streamed one (chat or
