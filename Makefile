@@ -189,6 +189,11 @@ check: deps
 valgrind: all
 	bash tests/valgrind.sh
 
+# Claude Code and Codex CLI, installed from npm into build/agents, driven
+# through the gateway against the stub upstream (offline)
+check-agents: all
+	bash tests/agents/run.sh
+
 run: deps
 	$(MAKE) all
 	sh contrib/run-local.sh
@@ -220,7 +225,7 @@ uninstall:
 clean:
 	rm -rf $(B)
 
-.PHONY: FORCE bench profile bench-limit bench-streams cgi-tests e2e-san all deps unit unit-san e2e check valgrind run install uninstall clean
+.PHONY: FORCE check-agents bench profile bench-limit bench-streams cgi-tests e2e-san all deps unit unit-san e2e check valgrind run install uninstall clean
 
 # fuzzing: fuzz-build, fuzz (FUZZ_SECONDS each), fuzz-replay (the corpus, in make check)
 include tests/fuzz/fuzz.mk
