@@ -2,6 +2,7 @@
  * admission into the windows, the upstream call with failover, relaying a
  * buffered answer, accounting, pricing and the usage record. */
 #include "exchange.h"
+#include "alert.h"
 #include "balance.h"
 #include "gw.h"
 #include "openai.h"
@@ -176,6 +177,20 @@ static void price_answer(struct exchange *ex)
 
 /* Replaces the reservation by what the upstream reported (an error releases
  * it; an answer without usage keeps the estimate). */
+/* Budget alerts the settled spending has reached (alert.c). */
+static void check_alerts(struct exchange *ex)
+{
+	struct alert_spend s = { ex->policy, ex->consumer, gw_now_ms(), ex->ticket.spent_day,
+				 ex->ticket.spent_month };
+	const char *err;
+
+	if (ex->policy->n_alert_at == 0 || (s.spent_day < 0 && s.spent_month < 0))
+		return;
+	alert_check(&s, ex->proc->store, &ex->proc->usage, &err);
+	if (err)
+		gw_log("request %s: budget alert: %s", ex->request_id, err);
+}
+
 static void settle_limits(struct exchange *ex)
 {
 	long long actual = -1;
@@ -193,6 +208,8 @@ static void settle_limits(struct exchange *ex)
 	store_note(ex->proc->store);
 	if (rc != GW_OK)
 		gw_log("request %s: tokens not settled: %s", ex->request_id, ex->proc->store->err);
+	else
+		check_alerts(ex);
 }
 
 /* ---- the upstream call ---- */

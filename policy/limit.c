@@ -484,6 +484,7 @@ int limit_settle(struct limit_store *s, struct limit_ticket *t, int64_t now_ms,
 {
 	int rc = GW_OK;
 
+	t->spent_day = t->spent_month = -1;
 	if (!t->pending)
 		return GW_OK;
 	t->pending = false;
@@ -506,6 +507,12 @@ int limit_settle(struct limit_store *s, struct limit_ticket *t, int64_t now_ms,
 		}
 		limit_settle_counters(&c, t->scopes[i].limits, t->at_ms, now_ms, t->estimate, actual,
 				      cost_pico);
+		if (i == 0 && strncmp(t->scopes[0].file, "c@", 2) == 0) {
+			if (t->scopes[0].limits->budget_day > 0)
+				t->spent_day = c.cost_day.used;
+			if (t->scopes[0].limits->budget_month > 0)
+				t->spent_month = c.cost_month.used;
+		}
 		if (write_slot(fd, &c, (uint64_t)seq + 1) < 0)
 			rc = GW_EIO;
 		statefile_lock(fd, F_UNLCK);

@@ -142,6 +142,10 @@ struct limit_ticket {
 	int64_t at_ms;
 	long long estimate;
 	bool pending;
+	/* Filled by settling: pico-USD spent so far in the consumer scope's day
+	 * and month budget windows (scopes[0] when it is the consumer's), for
+	 * budget alerts; -1 where that budget is not set or was not settled. */
+	int64_t spent_day, spent_month;
 };
 
 /* Sets the store to dir (created 0700 when missing, on first use). */

@@ -68,6 +68,10 @@ static int parse_with(struct json_tokener *tok, const char *line, size_t len,
 	out->consumer = out->model = "";
 	if (!o || !json_object_is_type(o, json_type_object))
 		goto out;
+	if (json_object_object_get_ex(o, "event", NULL)) { /* an alert line, not a request */
+		rc = 1;
+		goto out;
+	}
 	if (!json_object_object_get_ex(o, "ts", &v) || !json_object_is_type(v, json_type_string) ||
 	    json_object_get_string_len(v) == 0)
 		goto out;
@@ -202,12 +206,12 @@ int report_read(struct report *r, FILE *f)
 	}
 	while ((n = getline(&line, &cap, f)) > 0) {
 		struct report_line l;
+		int rc = parse_with(tok, line, (size_t)n, &l, scratch, sizeof(scratch));
 		r->lines++;
-		if (parse_with(tok, line, (size_t)n, &l, scratch, sizeof(scratch)) < 0) {
+		if (rc < 0)
 			r->bad_lines++;
-			continue;
-		}
-		report_add(r, &l);
+		else if (rc == 0)
+			report_add(r, &l);
 	}
 	free(line);
 	json_tokener_free(tok);

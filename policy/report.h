@@ -27,8 +27,9 @@ struct report_line {
 	bool priced;
 };
 
-/* Parses one log line: a JSON object with a string "ts". Returns 0, or -1
- * when it is not one, or its strings do not fit in scratch. */
+/* Parses one log line: a JSON object with a string "ts". Returns 0, 1 for
+ * an event line that is no request (an "alert"), or -1 when it is not one,
+ * or its strings do not fit in scratch. */
 int report_parse_line(const char *line, size_t len, struct report_line *out, char *scratch,
 		      size_t scratch_len);
 

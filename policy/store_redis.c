@@ -71,7 +71,8 @@ static const char admit_lua[] =
 
 /* Settles: KEYS are pairs (window at reservation, window now) for each token
  * window, then one key per budget. ARGV: -estimate, actual, cost, number of
- * token windows, then an expire-at per token window and per budget. */
+ * token windows, then an expire-at per token window and per budget.
+ * Returns {1, spent in each budget key after settling}. */
 static const char settle_lua[] =
 	LUA_SAT
 	"local actual, nt = tonumber(ARGV[2]), tonumber(ARGV[4])\n"
@@ -87,13 +88,15 @@ static const char settle_lua[] =
 	"    redis.call('PEXPIREAT', now, ARGV[4+i])\n"
 	"  end\n"
 	"end\n"
-	"if tonumber(ARGV[3]) > 0 then\n"
-	"  for j = 2*nt+1, #KEYS do\n"
+	"local out = {1}\n"
+	"for j = 2*nt+1, #KEYS do\n"
+	"  if tonumber(ARGV[3]) > 0 then\n"
 	"    add(KEYS[j], ARGV[3])\n"
 	"    redis.call('PEXPIREAT', KEYS[j], ARGV[4+nt+(j-2*nt)])\n"
 	"  end\n"
+	"  out[#out+1] = tonumber(redis.call('GET', KEYS[j]) or '0') or 0\n"
 	"end\n"
-	"return 1\n";
+	"return out\n";
 
 /* Usage totals: KEYS total, day, histograms; ARGV: field prefix, requests,
  * prompt, completion, cost, unpriced, upstream bucket (or ''), upstream us,
@@ -416,16 +419,35 @@ static int r_take(struct gw_store *s, const struct limit_scope *scopes, size_t n
 
 /* ---- settlement ---- */
 
+/* The consumer's budget spending after settling, from the script's answer
+ * (a budget key's code is 'D' for the day, 'M' for the month). */
+static void note_spent(struct limit_ticket *t, const struct check *budgets, const bool *mine,
+		       size_t nb, const redisReply *rep)
+{
+	for (size_t i = 0; i < nb; i++) {
+		const char *last = strrchr(budgets[i].key, ':'); /* aigw:FILE:bD:START */
+		if (!mine[i] || !last || last - budgets[i].key < 3 ||
+		    rep->element[i + 1]->type != REDIS_REPLY_INTEGER)
+			continue;
+		if (last[-1] == 'D')
+			t->spent_day = rep->element[i + 1]->integer;
+		else if (last[-1] == 'M')
+			t->spent_month = rep->element[i + 1]->integer;
+	}
+}
+
 static int r_settle(struct gw_store *s, struct limit_ticket *t, int64_t now_ms, long long actual,
 		    int64_t cost_pico)
 {
 	struct check at[2 * LIMIT_WINDOWS_MAX], now[2 * LIMIT_WINDOWS_MAX];
 	struct check budgets[2 * LIMIT_WINDOWS_MAX];
+	bool consumer_budget[2 * LIMIT_WINDOWS_MAX]; /* of the consumer's own scope */
 	size_t nt = 0, nb = 0;
 	struct rargs *a;
 	redisReply *rep;
 	int rc = GW_OK;
 
+	t->spent_day = t->spent_month = -1;
 	if (!t->pending)
 		return GW_OK;
 	t->pending = false;
@@ -440,6 +462,7 @@ static int r_settle(struct gw_store *s, struct limit_ticket *t, int64_t now_ms, 
 				at[nt] = c1[k];
 				now[nt++] = c2[k];
 			} else if (c2[k].kind == 'B') {
+				consumer_budget[nb] = i == 0 && strncmp(t->scopes[0].file, "c@", 2) == 0;
 				budgets[nb++] = c2[k];
 			}
 		}
@@ -470,6 +493,8 @@ static int r_settle(struct gw_store *s, struct limit_ticket *t, int64_t now_ms, 
 	free(a);
 	if (!rep || rep->type == REDIS_REPLY_ERROR)
 		rc = fail(s, "settlement script failed");
+	else if (rep->type == REDIS_REPLY_ARRAY && rep->elements == nb + 1)
+		note_spent(t, budgets, consumer_budget, nb, rep);
 	if (rep)
 		freeReplyObject(rep);
 	return rc;

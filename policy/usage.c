@@ -112,20 +112,14 @@ static int usage_log_ready(struct usage_log *log, time_t now)
 	return 0;
 }
 
-int usage_log_write(struct usage_log *log, const struct usage_record *r)
+/* Appends one formatted line (freed here) under the log's lock. */
+static int usage_log_append(struct usage_log *log, time_t now, char *line)
 {
-	char *line;
-	size_t len;
+	size_t len = strlen(line);
 	ssize_t n;
 	int saved;
 
-	if (!log->path)
-		return 0;
-	if (usage_log_ready(log, r->ts.tv_sec) < 0)
-		return -1;
-	line = usage_format(r);
-	len = strlen(line);
-	if (flock(log->fd, LOCK_EX) < 0) {
+	if (usage_log_ready(log, now) < 0 || flock(log->fd, LOCK_EX) < 0) {
 		saved = errno;
 		free(line);
 		errno = saved;
@@ -140,4 +134,34 @@ int usage_log_write(struct usage_log *log, const struct usage_record *r)
 		return -1;
 	}
 	return 0;
+}
+
+int usage_log_write(struct usage_log *log, const struct usage_record *r)
+{
+	if (!log->path)
+		return 0;
+	return usage_log_append(log, r->ts.tv_sec, usage_format(r));
+}
+
+char *usage_format_alert(const struct usage_alert *a)
+{
+	struct gw_buf b = { 0 };
+	char ts[32], spent[40], limit[40];
+
+	usage_format_time(&a->ts, ts);
+	stats_format_usd(a->spent_pico, spent);
+	stats_format_usd(a->limit_pico, limit);
+	buf_printf(&b, "{\"ts\":\"%s\",\"event\":\"alert\"", ts);
+	add_str(&b, "consumer", a->consumer);
+	add_str(&b, "budget", a->budget);
+	buf_printf(&b, ",\"percent\":%d,\"spent_usd\":%s,\"limit_usd\":%s}\n", a->percent, spent,
+		   limit);
+	return b.data;
+}
+
+int usage_log_alert(struct usage_log *log, const struct usage_alert *a)
+{
+	if (!log->path)
+		return 0;
+	return usage_log_append(log, a->ts.tv_sec, usage_format_alert(a));
 }

@@ -51,6 +51,20 @@ void usage_log_init(struct usage_log *log, const char *path);
 /* Appends one record. Returns 0, or -1 with errno set (the caller logs it). */
 int usage_log_write(struct usage_log *log, const struct usage_record *r);
 
+/* A budget alert that fired, for the usage log's "alert" lines. */
+struct usage_alert {
+	struct timespec ts;
+	const char *consumer;
+	const char *budget; /* "day" or "month" */
+	int percent;        /* the threshold crossed */
+	int64_t spent_pico, limit_pico;
+};
+
+/* Appends an alert line: {"ts","event":"alert","consumer","budget","percent",
+ * "spent_usd","limit_usd"}. Returns 0, or -1 with errno. */
+int usage_log_alert(struct usage_log *log, const struct usage_alert *a);
+char *usage_format_alert(const struct usage_alert *a);
+
 /* Formats r as one JSON line (with '\n') into a new string the caller frees. */
 char *usage_format(const struct usage_record *r);
 
