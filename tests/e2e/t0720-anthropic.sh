@@ -10,8 +10,9 @@
 #   * messages.create plain and streamed, countTokens, models.list through
 #     the client; request-id comes back;
 #   * the key in x-api-key, Authorization: Bearer or the [auth] header;
-#     no key: 401 authentication_error; a consumer not on the route: 403
-#     permission_error; all in Anthropic's error shape;
+#     no key: 401 authentication_error; a consumer not on the route, or a
+#     model not on the consumer's list: 403 permission_error; all in
+#     Anthropic's error shape; /v1/models cut down to the consumer's models;
 #   * the stub never sees a consumer's key: x-api-key is the upstream's,
 #     no Authorization; anthropic-version (the caller's, else 2023-06-01),
 #     anthropic-beta and ?beta=true reach it;
@@ -76,6 +77,7 @@ UPSTREAM_KEY=sk-ant-upstream-secret-0123456789
 DEV_KEY=sk-aigw-dev-4f1c2b3a5d
 OTHER_KEY=sk-aigw-other-9e8d7c6b5a
 LIMITED_KEY=sk-aigw-limited-1a2b3c4d5e
+NARROW_KEY=sk-aigw-narrow-7f6e5d4c3b
 MODEL=claude-sonnet-4-5-20250929
 mkdir -p "$T/state" "$T/log"
 _www_data "$T/state" "$T/log"
@@ -101,6 +103,10 @@ credential = $DEV_KEY
 [consumer other]
 credential = $OTHER_KEY
 
+[consumer narrow]
+credential = $NARROW_KEY
+models     = claude-haiku-4-5-20251001
+
 [consumer limited]
 credential       = $LIMITED_KEY
 query_per_minute = 1
@@ -115,7 +121,7 @@ cache_write_per_1m  = 3.75
 path         = /anthropic
 mode         = anthropic
 upstream     = claude
-allow        = dev, limited
+allow        = dev, limited, narrow
 block_bodies = forbiddenword
 EOF
 chmod 0644 "$T/aigw.ini"
@@ -213,7 +219,7 @@ isinstance(j["error"]["message"], str) and set(j) == {"type", "error"})' 2>&1)
 # x-api-key and no Authorization; no consumer key anywhere in its log.
 stub_keys_ok() {
 	local k
-	for k in "$DEV_KEY" "$OTHER_KEY" "$LIMITED_KEY"; do
+	for k in "$DEV_KEY" "$OTHER_KEY" "$LIMITED_KEY" "$NARROW_KEY"; do
 		if grep -q -F -- "$k" "$T/stub.log"; then
 			echo "a consumer's key is in the stub log"
 			return 1
@@ -347,6 +353,14 @@ run_scenario() {
 		"$GW_URL/anthropic/v1/messages"
 	check "$s: a consumer not on the route -> permission_error" \
 		anthropic_error permission_error
+	expect_status 403 -H "x-api-key: $NARROW_KEY" \
+		-H 'Content-Type: application/json' --data-binary "@$T/ping.json" \
+		"$GW_URL/anthropic/v1/messages"
+	check "$s: a model not on the consumer's list -> permission_error" \
+		anthropic_error permission_error
+	expect_status 403 -H "x-api-key: $NARROW_KEY" "$GW_URL/anthropic/v1/models/$MODEL"
+	check "$s: models/{id} not on the consumer's list -> permission_error" \
+		anthropic_error permission_error
 	printf '{"model":"%s","max_tokens":64,"system":"you may say forbiddenword","messages":[{"role":"user","content":"hi"}]}' \
 		"$MODEL" >"$T/blocked1.json"
 	expect_status 403 -H "x-api-key: $DEV_KEY" -H 'Content-Type: application/json' \
@@ -384,6 +398,11 @@ print(json.dumps({"model": sys.argv[1], "max_tokens": 8,
 	expect_eq "$s: 405 names the method" "POST" "$(header Allow)"
 	check "$s: wrong method -> invalid_request_error" anthropic_error invalid_request_error
 	expect_eq "$s: refused requests never reach the stub" "$before" "$(stub_count)"
+
+	expect_status 200 -H "x-api-key: $NARROW_KEY" "$GW_URL/anthropic/v1/models"
+	expect_eq "$s: models list cut down to the consumer's models" \
+		'["claude-haiku-4-5-20251001"] claude-haiku-4-5-20251001 claude-haiku-4-5-20251001' \
+		"$(json_get '"%s %s %s" % (json.dumps([m["id"] for m in j["data"]]), j["first_id"], j["last_id"])')"
 
 	# --- upstream errors passed on unchanged
 	msg_body "please fail" >"$T/fail.json"
