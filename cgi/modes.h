@@ -11,7 +11,7 @@
 #include "policy.h"
 
 /* One row per enum gw_mode (the last one + 1). */
-#define GW_MODE_COUNT (GW_MODE_OPENAI + 1)
+#define GW_MODE_COUNT (GW_MODE_ANTHROPIC + 1)
 
 struct gw_mode_def {
 	const char *name;               /* as in the policy's mode = ... */
@@ -24,6 +24,9 @@ struct gw_mode_def {
 	void (*serve)(struct exchange *ex);
 	/* Frees ex->mode_state once the request is over. NULL: nothing. */
 	void (*cleanup)(struct exchange *ex);
+	/* A header that carries the caller's key on this mode's routes besides
+	 * those [auth] names and Authorization: Bearer; NULL: none. */
+	const char *key_header;
 };
 
 /* The row of mode m. */
@@ -36,5 +39,10 @@ void prompt_serve(struct exchange *ex);
 bool openai_prepare(struct exchange *ex);
 void openai_serve(struct exchange *ex);
 void openai_cleanup(struct exchange *ex);
+
+/* Anthropic mode (anthropic_route.c): the Anthropic Messages API relayed. */
+bool anthropic_prepare(struct exchange *ex);
+void anthropic_serve(struct exchange *ex);
+void anthropic_cleanup(struct exchange *ex);
 
 #endif

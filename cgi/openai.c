@@ -75,14 +75,14 @@ void openai_usage_read(json_object *usage, enum usage_shape shape, struct openai
 		return;
 	u->found = true;
 	if (shape == USAGE_ANTHROPIC) {
-		long long input = -1;
+		/* the input read so far: a message_delta without input_tokens
+		 * keeps message_start's, however the cache counts change */
+		long long input = u->prompt_tokens - u->cached_tokens - u->cache_write_tokens;
 		usage_take(usage, "input_tokens", NULL, &input);
 		usage_take(usage, "cache_read_input_tokens", NULL, &u->cached_tokens);
 		usage_take(usage, "cache_creation_input_tokens", NULL, &u->cache_write_tokens);
 		usage_take(usage, "output_tokens", NULL, &u->completion_tokens);
-		if (input >= 0 || u->cached_tokens || u->cache_write_tokens)
-			u->prompt_tokens = (input > 0 ? input : 0) + u->cached_tokens +
-					   u->cache_write_tokens;
+		u->prompt_tokens = (input > 0 ? input : 0) + u->cached_tokens + u->cache_write_tokens;
 		u->total_tokens = u->prompt_tokens + u->completion_tokens;
 		return;
 	}

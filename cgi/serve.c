@@ -118,7 +118,8 @@ static bool step_route(struct exchange *ex)
 }
 
 /* Every key the request carries: each header named by [auth] keys (each
- * occurrence), each such query parameter, and Authorization: Bearer. Two
+ * occurrence), each such query parameter, Authorization: Bearer, and the
+ * mode's key_header (each occurrence). Two
  * different values are refused by auth_lookup, wherever they come from. */
 struct key_set {
 	const char **v;
@@ -160,6 +161,7 @@ static void query_keys(struct exchange *ex, const char *name, struct key_set *k)
 static void key_candidates(struct exchange *ex, struct key_set *k)
 {
 	const struct gw_auth *a = &ex->policy->auth;
+	const char *mode_key;
 
 	for (size_t i = 0; i < a->keys.n; i++) {
 		if (a->in_header)
@@ -170,6 +172,11 @@ static void key_candidates(struct exchange *ex, struct key_set *k)
 			query_keys(ex, a->keys.v[i], k);
 	}
 	key_add(k, request_bearer(&ex->req), NULL);
+	/* the mode's own key header (x-api-key on anthropic routes) */
+	mode_key = mode_def(ex->route->mode)->key_header;
+	for (size_t h = 0; mode_key && h < ex->req.n_headers; h++)
+		if (request_header_is(&ex->req.headers[h], mode_key))
+			key_add(k, ex->req.headers[h].value, NULL);
 }
 
 static bool step_auth(struct exchange *ex)

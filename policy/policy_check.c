@@ -81,6 +81,10 @@ static void validate_route(struct gw_policy *p, struct gw_route *r, struct gw_di
 		SEMANTIC(d, r, "[route %s] needs upstream (there are %zu upstreams)", r->name,
 			 p->n_upstreams);
 	r->upstream = r->n_upstreams ? r->upstreams[0] : NULL;
+	for (size_t i = 0; r->mode == GW_MODE_ANTHROPIC && i < r->n_upstreams; i++)
+		if (r->upstreams[i]->api != GW_UPSTREAM_ANTHROPIC)
+			SEMANTIC(d, r, "[route %s] is mode = anthropic but upstream %s is not "
+				 "api = anthropic", r->name, r->upstreams[i]->name);
 	for (size_t i = 0; i < r->allow.n; i++)
 		if (!policy_consumer(p, r->allow.v[i]))
 			SEMANTIC(d, r, "[route %s] allows %s, which is not a [consumer]", r->name,

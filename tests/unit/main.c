@@ -35,6 +35,7 @@ int main(void)
 	suite_reply();
 	suite_relay();
 	suite_alert();
+	suite_anthropic();
 
 	/* Tests of known, not yet fixed bugs are registered inactive (see
 	 * testutil.h); they show in the summary without failing the run. */

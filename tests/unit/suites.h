@@ -23,5 +23,6 @@ void suite_store(void);
 void suite_reply(void);
 void suite_relay(void);
 void suite_alert(void);
+void suite_anthropic(void);
 
 #endif

@@ -690,6 +690,8 @@ static void test_err_mode_api(void)
 	EXPECT_ERROR("e-mode2.ini", BASE "mode = Prompt\n", 6, "mode");
 	EXPECT_ERROR("e-api.ini", BASE "api = responses\n", 6, "api");
 	EXPECT_ERROR("e-api2.ini", BASE "api =\n", 6, "api");
+	/* an anthropic route needs anthropic upstreams: named at the route */
+	EXPECT_ERROR("e-mode-up.ini", BASE "mode = anthropic\n", 4, "not api = anthropic");
 }
 
 static void test_mode_api_values(void)
