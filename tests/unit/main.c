@@ -34,6 +34,7 @@ int main(void)
 	suite_store();
 	suite_reply();
 	suite_relay();
+	suite_responses();
 
 	/* Tests of known, not yet fixed bugs are registered inactive (see
 	 * testutil.h); they show in the summary without failing the run. */

@@ -22,5 +22,6 @@ void suite_balance(void);
 void suite_store(void);
 void suite_reply(void);
 void suite_relay(void);
+void suite_responses(void);
 
 #endif
