@@ -183,7 +183,7 @@ static bool prepare_stored(struct exchange *ex)
 	int rc = responses_parse_path(ex->subpath + strlen(endpoints[OA_RESPONSE].path),
 				      ex->req.method, &oa->resp, &allow);
 
-	if (rc == -1)
+	if (rc == -1 || !responses_raw_ok(ex->req.request_uri))
 		return ex_refuse(ex, 404, "invalid_request_error", "response_not_found",
 				 "No response with this id was created with this key",
 				 "response_not_found");

@@ -63,6 +63,23 @@ int responses_parse_path(const char *sub, const char *method, struct responses_r
 	return path_known ? -2 : -1;
 }
 
+bool responses_raw_ok(const char *uri)
+{
+	size_t n = strcspn(uri, "?#");
+	const char *p = NULL;
+
+	for (const char *q = uri; (q = memmem(q, n - (size_t)(q - uri), "/responses/", 11));
+	     q++)
+		p = q + 11; /* the last one: the route's own path may hold the word */
+	if (!p)
+		return false;
+	for (; p < uri + n; p++)
+		if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') &&
+		    !(*p >= '0' && *p <= '9') && !strchr("_-/", *p))
+			return false;
+	return true;
+}
+
 /* The query parameters each action passes on (others are dropped: the
  * caller's key may be among them). */
 static bool param_passed(enum responses_action a, const char *name)

@@ -44,6 +44,12 @@ bool responses_id_ok(const char *s, size_t len);
 int responses_parse_path(const char *sub, const char *method, struct responses_req *r,
 			 const char **allow);
 
+/* True when the request URI as the client sent it (uri, query included)
+ * names the same path below "/responses/" as the decoded path: nothing but
+ * [A-Za-z0-9_/-] there, so an encoded "/" or "." the web server decoded
+ * ("resp%2Finput_items") cannot reach an endpoint. Pure. */
+bool responses_raw_ok(const char *uri);
+
 /* The parameters of the caller's query string passed on for action (after,
  * limit, order, include[] for input_items; include[], starting_after and
  * stream for a retrieve), decoded and encoded again; a new string the

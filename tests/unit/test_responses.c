@@ -59,6 +59,19 @@ static void test_parse_path(void)
 	CU_ASSERT_EQUAL(responses_parse_path("resp_1/..", "GET", &r, &allow), -1);
 }
 
+static void test_raw_ok(void)
+{
+	CU_ASSERT_TRUE(responses_raw_ok("/v1/responses/resp_1"));
+	CU_ASSERT_TRUE(responses_raw_ok("/v1/responses/resp_1/input_items?after=a%2Fb"));
+	CU_ASSERT_TRUE(responses_raw_ok("/responses/x/responses/resp_1/cancel#frag"));
+	CU_ASSERT_FALSE(responses_raw_ok("/v1/responses/resp_1%2Finput_items"));
+	CU_ASSERT_FALSE(responses_raw_ok("/v1/responses/resp_1/../resp_2"));
+	CU_ASSERT_FALSE(responses_raw_ok("/v1/responses/resp%5F1"));
+	CU_ASSERT_FALSE(responses_raw_ok("/v1/%72esponses/resp_1"));
+	CU_ASSERT_FALSE(responses_raw_ok("/v1/responses"));
+	CU_ASSERT_FALSE(responses_raw_ok(""));
+}
+
 static void check_query(const char *in, enum responses_action a, const char *want)
 {
 	char *q = responses_query(in, a);
@@ -188,6 +201,7 @@ void suite_responses(void)
 	static const struct tu_test tests[] = {
 		{ "response ids", test_id_ok, false },
 		{ "paths below /responses/", test_parse_path, false },
+		{ "the raw URI below /responses/", test_raw_ok, false },
 		{ "query passed on", test_query, false },
 		{ "stored owners", test_owner, false },
 		{ "stream events", test_event, false },
