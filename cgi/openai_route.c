@@ -6,7 +6,6 @@
 #include "modes.h"
 #include "gw.h"
 #include "openai.h"
-#include "query.h"
 #include "responses.h"
 #include "sse.h"
 #include "str.h"
@@ -172,34 +171,6 @@ static void prepare_stream(struct exchange *ex)
 	}
 }
 
-/* A request below /responses/{id}: its id and action; a retrieve with
- * ?stream=true is relayed as a stream. */
-static bool prepare_stored(struct exchange *ex)
-{
-	struct oa_state *oa = state(ex);
-	const char *allow = NULL;
-	char *v = NULL;
-	size_t vlen;
-	int rc = responses_parse_path(ex->subpath + strlen(endpoints[OA_RESPONSE].path),
-				      ex->req.method, &oa->resp, &allow);
-
-	if (rc == -1 || !responses_raw_ok(ex->req.request_uri))
-		return ex_refuse(ex, 404, "invalid_request_error", "response_not_found",
-				 "No response with this id was created with this key",
-				 "response_not_found");
-	if (rc == -2) {
-		reply_header(&ex->reply, "Allow", allow);
-		return ex_refuse(ex, 405, "invalid_request_error", "method_not_allowed",
-				 "Method not allowed on this endpoint", "bad_method");
-	}
-	oa->names_response = true;
-	if (oa->resp.action == RESPONSES_GET &&
-	    query_get(ex->req.query, strlen(ex->req.query), "stream", &v, &vlen) == QUERY_FOUND)
-		ex->stream = strcmp(v, "true") == 0;
-	free(v);
-	return true;
-}
-
 bool openai_prepare(struct exchange *ex)
 {
 	struct oa_state *oa = gw_calloc(1, sizeof(*oa));
@@ -207,8 +178,11 @@ bool openai_prepare(struct exchange *ex)
 	ex->mode_state = oa;
 	if (!find_endpoint(ex))
 		return false;
-	if (oa->ep == OA_RESPONSE)
-		return prepare_stored(ex);
+	if (oa->ep == OA_RESPONSE) {
+		oa->names_response = true;
+		return responses_prepare(ex, ex->subpath + strlen(endpoints[OA_RESPONSE].path),
+					 &oa->resp);
+	}
 	if (oa->ep == OA_MODEL) {
 		oa->model_id = ex->subpath + strlen(endpoints[OA_MODEL].path);
 		if (!model_id_ok(oa->model_id))

@@ -3,6 +3,7 @@
  * the gateway reads from a Responses stream. */
 #include "responses.h"
 #include "gw.h"
+#include "query.h"
 #include "store.h"
 #include "str.h"
 
@@ -212,6 +213,27 @@ static bool refuse_unknown(struct exchange *ex)
 {
 	return ex_refuse(ex, 404, "invalid_request_error", "response_not_found",
 			 "No response with this id was created with this key", "response_not_found");
+}
+
+bool responses_prepare(struct exchange *ex, const char *sub, struct responses_req *r)
+{
+	const char *allow = NULL;
+	char *v = NULL;
+	size_t vlen;
+	int rc = responses_parse_path(sub, ex->req.method, r, &allow);
+
+	if (rc == -1 || !responses_raw_ok(ex->req.request_uri))
+		return refuse_unknown(ex);
+	if (rc == -2) {
+		reply_header(&ex->reply, "Allow", allow);
+		return ex_refuse(ex, 405, "invalid_request_error", "method_not_allowed",
+				 "Method not allowed on this endpoint", "bad_method");
+	}
+	if (r->action == RESPONSES_GET &&
+	    query_get(ex->req.query, strlen(ex->req.query), "stream", &v, &vlen) == QUERY_FOUND)
+		ex->stream = strcmp(v, "true") == 0;
+	free(v);
+	return true;
 }
 
 bool responses_body_previous(struct exchange *ex, struct responses_req *r, bool *named)

@@ -76,6 +76,11 @@ bool responses_owner_format(char *out, size_t size, const char *consumer, const 
  * false when it is not in that shape. Pure. */
 bool responses_owner_parse(char *value, const char **consumer, const char **upstream);
 
+/* A request below /responses/: sub is the path after it. Fills *r (and
+ * ex->stream for a retrieve with ?stream=true); false: answered (404 for
+ * an id that is not valid or no such endpoint, 405 for another method). */
+bool responses_prepare(struct exchange *ex, const char *sub, struct responses_req *r);
+
 /* The request body's previous_response_id: absent or null is fine (*r
  * untouched, *named false); a valid string fills r->id (*named true); a
  * string that is no valid id is 404, any other type 400. False: answered. */
