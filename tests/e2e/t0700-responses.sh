@@ -262,6 +262,14 @@ run_scenario() {
 		"limit=5&order=asc&include%5B%5D=x.y" \
 		"$(STUB_LOG=$T/$(stub_with_path "$id" | sed 's/^1$/stub/; s/^2$/stub2/').log \
 			stub_last 'r["query"]')"
+	# a retrieve with ?stream=true is relayed as a stream (this stub
+	# answers JSON, which is passed on whole)
+	expect_status 200 -H "Authorization: Bearer $AKEY" \
+		"$GW_URL/v1/responses/$id?stream=true&apikey=x"
+	expect_eq "$s: retrieve ?stream=true: passed on, the answer relayed" \
+		"stream=true $id" \
+		"$(STUB_LOG=$T/$(stub_with_path "$id" | sed 's/^1$/stub/; s/^2$/stub2/').log \
+			stub_last 'r["query"]') $(json_get 'j["id"]')"
 	sdk_ok "$s: input_tokens" "$AKEY" input-tokens
 	expect_eq "$s: input_tokens: the stub's count" "2" "$(sdk_get 'j["input_tokens"]')"
 	sdk_ok "$s: cancel" "$AKEY" cancel --id "$sid"
