@@ -1,10 +1,12 @@
 /* openai_route.c: OpenAI mode: the OpenAI REST API served under a route's
  * path, with the caller's key swapped for the upstream's, model allow lists,
- * and Server-Sent Events relayed event by event. */
+ * and Server-Sent Events relayed event by event; the Responses API's stored
+ * responses are responses.c's. */
 #include "balance.h"
 #include "modes.h"
 #include "gw.h"
 #include "openai.h"
+#include "responses.h"
 #include "sse.h"
 #include "str.h"
 
@@ -18,22 +20,31 @@ enum oa_endpoint {
 	OA_EMBEDDINGS,
 	OA_MODELS,
 	OA_MODEL,
+	OA_RESPONSES,
+	OA_RESP_TOKENS,
+	OA_RESPONSE,
 	OA__MAX
 };
 
 struct oa_def {
 	const char *path;
-	const char *method;
+	const char *method; /* NULL: the endpoint's helper checks it */
+	bool prefix;     /* path followed by an id */
 	bool has_body;   /* POST with a JSON body */
 	bool can_stream;
+	bool responses;  /* the Responses API (no stream_options) */
 };
 
+/* Matched in this order: an exact path before a prefix of it. */
 static const struct oa_def endpoints[OA__MAX] = {
-	{ "/chat/completions", "POST", true, true },  /* OA_CHAT */
-	{ "/completions", "POST", true, true },       /* OA_COMPLETIONS */
-	{ "/embeddings", "POST", true, false },       /* OA_EMBEDDINGS */
-	{ "/models", "GET", false, false },           /* OA_MODELS */
-	{ "/models/", "GET", false, false },          /* OA_MODEL: /models/{id} */
+	{ "/chat/completions", "POST", false, true, true, false },  /* OA_CHAT */
+	{ "/completions", "POST", false, true, true, false },       /* OA_COMPLETIONS */
+	{ "/embeddings", "POST", false, true, false, false },       /* OA_EMBEDDINGS */
+	{ "/models", "GET", false, false, false, false },           /* OA_MODELS */
+	{ "/models/", "GET", true, false, false, false },           /* OA_MODEL: /models/{id} */
+	{ "/responses", "POST", false, true, true, true },          /* OA_RESPONSES */
+	{ "/responses/input_tokens", "POST", false, true, false, true }, /* OA_RESP_TOKENS */
+	{ "/responses/", NULL, true, false, false, true },          /* OA_RESPONSE: /responses/{id}... */
 };
 
 /* Per-request state of OpenAI mode: ex->mode_state, made by openai_prepare
@@ -46,6 +57,8 @@ struct oa_state {
 	bool sse;             /* the streamed answer is text/event-stream */
 	size_t content_bytes; /* streamed completion text seen, for a cut stream */
 	struct sse_parser sse_parser;
+	struct responses_req resp; /* the stored response the request names */
+	bool names_response;       /* ... in its URL or previous_response_id */
 };
 
 static struct oa_state *state(const struct exchange *ex)
@@ -60,13 +73,13 @@ static bool find_endpoint(struct exchange *ex)
 
 	for (int i = 0; i < OA__MAX; i++) {
 		const struct oa_def *d = &endpoints[i];
-		bool match = i == OA_MODEL ? strncmp(sub, d->path, strlen(d->path)) == 0 &&
-						     sub[strlen(d->path)] != '\0'
-					   : strcmp(sub, d->path) == 0;
+		bool match = d->prefix ? strncmp(sub, d->path, strlen(d->path)) == 0 &&
+						 sub[strlen(d->path)] != '\0'
+				       : strcmp(sub, d->path) == 0;
 		if (!match)
 			continue;
 		oa->ep = (enum oa_endpoint)i;
-		if (strcmp(ex->req.method, d->method) != 0) {
+		if (d->method && strcmp(ex->req.method, d->method) != 0) {
 			reply_header(&ex->reply, "Allow", d->method);
 			return ex_refuse(ex, 405, "invalid_request_error", "method_not_allowed",
 					 "Method not allowed on this endpoint", "bad_method");
@@ -75,7 +88,7 @@ static bool find_endpoint(struct exchange *ex)
 	}
 	return ex_refuse(ex, 404, "invalid_request_error", "unknown_url",
 			 "Unknown endpoint; this route serves /chat/completions, /completions, "
-			 "/embeddings and /models",
+			 "/embeddings, /models and /responses",
 			 "no_route");
 }
 
@@ -142,6 +155,8 @@ static void prepare_stream(struct exchange *ex)
 	    !json_object_get_boolean(v))
 		return;
 	ex->stream = true;
+	if (endpoints[oa->ep].responses)
+		return; /* usage comes in response.completed whatever the caller asks */
 	if (json_object_object_get_ex(ex->json, "stream_options", &opts) &&
 	    json_object_is_type(opts, json_type_object)) {
 		oa->caller_usage = json_object_object_get_ex(opts, "include_usage", &v) &&
@@ -163,6 +178,11 @@ bool openai_prepare(struct exchange *ex)
 	ex->mode_state = oa;
 	if (!find_endpoint(ex))
 		return false;
+	if (oa->ep == OA_RESPONSE) {
+		oa->names_response = true;
+		return responses_prepare(ex, ex->subpath + strlen(endpoints[OA_RESPONSE].path),
+					 &oa->resp);
+	}
 	if (oa->ep == OA_MODEL) {
 		oa->model_id = ex->subpath + strlen(endpoints[OA_MODEL].path);
 		if (!model_id_ok(oa->model_id))
@@ -174,6 +194,9 @@ bool openai_prepare(struct exchange *ex)
 	if (!endpoints[oa->ep].has_body)
 		return true;
 	if (!check_body(ex))
+		return false;
+	if (endpoints[oa->ep].responses &&
+	    !responses_body_previous(ex, &oa->resp, &oa->names_response))
 		return false;
 	prepare_stream(ex);
 	return true;
@@ -270,8 +293,11 @@ static int on_event(void *ctx, const char *data, size_t len, bool has_data, cons
 		    size_t raw_len)
 {
 	struct exchange *ex = ctx;
+	struct oa_state *oa = state(ex);
 
-	if (has_data && inspect_chunk(ex, data, len))
+	if (has_data && oa->ep == OA_RESPONSES)
+		oa->content_bytes += responses_stream_event(ex, data, len);
+	else if (has_data && !endpoints[oa->ep].responses && inspect_chunk(ex, data, len))
 		return 0;
 	return reply_write(&ex->reply, raw, raw_len, true);
 }
@@ -331,14 +357,14 @@ static void stream_end(struct exchange *ex, struct relay_result *res)
 	}
 }
 
-static void call_streaming(struct exchange *ex)
+static void call_streaming(struct exchange *ex, const char *method, const char *path)
 {
 	struct oa_state *oa = state(ex);
 	struct relay_result res = { 0 };
 	struct relay_sink sink = { ex, stream_begin, stream_data };
 
 	sse_init(&oa->sse_parser, on_event, ex);
-	ex_call(ex, "POST", endpoints[oa->ep].path, body_for, &sink, &res);
+	ex_call(ex, method, path, strcmp(method, "POST") == 0 ? body_for : NULL, &sink, &res);
 	ex->upstream_ms = (long long)(res.seconds * 1000);
 	ex->upstream_us = (int64_t)(res.seconds * 1e6);
 	if (res.began)
@@ -356,11 +382,15 @@ static long long estimate_tokens(struct exchange *ex)
 	long long out = 0;
 
 	if (oa->ep != OA_EMBEDDINGS) {
-		out = openai_int(ex->json, "max_completion_tokens", -1);
+		out = openai_int(ex->json, oa->ep == OA_RESPONSES ? "max_output_tokens"
+								  : "max_completion_tokens",
+				 -1);
 		if (out < 0)
 			out = openai_int(ex->json, "max_tokens", ex->policy->default_max_tokens);
 		if (out < 0)
 			out = ex->policy->default_max_tokens;
+		if (out > OPENAI_MAX_TOKENS)
+			out = OPENAI_MAX_TOKENS;
 	}
 	return limit_estimate_tokens(ex->req.body.len) + out;
 }
@@ -394,21 +424,58 @@ static const char *body_for(struct exchange *ex, const struct gw_upstream *u, si
 	return text;
 }
 
+/* Below /responses/{id}: a retrieve streamed, or responses.c's buffered call. */
+static void serve_stored(struct exchange *ex)
+{
+	struct oa_state *oa = state(ex);
+	char *path;
+
+	if (!ex->stream) {
+		responses_serve_stored(ex, &oa->resp);
+		return;
+	}
+	if (!ex_limit(ex, 0))
+		return;
+	path = responses_path(ex, &oa->resp);
+	call_streaming(ex, "GET", path);
+	free(path);
+}
+
+/* A buffered POST; a new response's id is remembered before the client
+ * can name it. */
+static void call_buffered(struct exchange *ex)
+{
+	struct oa_state *oa = state(ex);
+	struct relay_result res = { 0 };
+
+	ex_call(ex, "POST", endpoints[oa->ep].path, body_for, NULL, &res);
+	if (oa->ep == OA_RESPONSES)
+		responses_remember_answer(ex, &res);
+	ex_relay_answer(ex, &res);
+	relay_result_free(&res);
+}
+
 void openai_serve(struct exchange *ex)
 {
 	struct oa_state *oa = state(ex);
 
+	if (oa->names_response && !responses_owned(ex, oa->resp.id))
+		return;
+	if (oa->ep == OA_RESPONSE) {
+		serve_stored(ex);
+		return;
+	}
 	if (!endpoints[oa->ep].has_body) {
 		if (ex_limit(ex, 0))
 			serve_models(ex);
 		return;
 	}
-	if (!ex_limit(ex, estimate_tokens(ex)))
+	if (!ex_limit(ex, oa->ep == OA_RESP_TOKENS ? 0 : estimate_tokens(ex)))
 		return;
 	if (ex->stream)
-		call_streaming(ex);
+		call_streaming(ex, "POST", endpoints[oa->ep].path);
 	else
-		ex_call_upstream(ex, "POST", endpoints[oa->ep].path, body_for);
+		call_buffered(ex);
 }
 
 void openai_cleanup(struct exchange *ex)

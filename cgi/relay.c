@@ -248,6 +248,9 @@ enum gw_err relay_call(struct relay *r, const struct relay_request *rq,
 	} else {
 		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 	}
+	/* DELETE (a stored response): the GET above with another verb */
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,
+			 rq->method && strcmp(rq->method, "DELETE") == 0 ? "DELETE" : NULL);
 
 	rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &res->seconds);

@@ -21,7 +21,7 @@
 
 struct relay_request {
 	const struct gw_upstream *upstream;
-	const char *method;  /* "GET" or "POST" */
+	const char *method;  /* "GET", "POST" (with a body) or "DELETE" */
 	const char *path;    /* appended to the upstream URL, "/chat/completions" */
 	const char *body;    /* POST body (JSON) */
 	size_t body_len;

@@ -36,6 +36,7 @@ int main(void)
 	suite_relay();
 	suite_alert();
 	suite_anthropic();
+	suite_responses();
 
 	/* Tests of known, not yet fixed bugs are registered inactive (see
 	 * testutil.h); they show in the summary without failing the run. */

@@ -24,5 +24,6 @@ void suite_reply(void);
 void suite_relay(void);
 void suite_alert(void);
 void suite_anthropic(void);
+void suite_responses(void);
 
 #endif
