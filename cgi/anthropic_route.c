@@ -334,6 +334,18 @@ static int stream_data(void *ctx, const char *p, size_t n)
 	return an->sse_parser.too_big ? -2 : -1;
 }
 
+/* A stream the upstream cut: the client gets an error event, as the API
+ * itself sends one, so that no SDK takes the half answer for a whole one. */
+static void tell_cut(struct exchange *ex)
+{
+	static const char event[] =
+		"event: error\n"
+		"data: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":"
+		"\"The upstream's stream ended before the message did\"}}\n\n";
+
+	reply_write(&ex->reply, event, sizeof(event) - 1, true);
+}
+
 /* After a stream: what the events said, or what was seen of a cut one. */
 static void stream_end(struct exchange *ex, struct relay_result *res)
 {
@@ -357,14 +369,17 @@ static void stream_end(struct exchange *ex, struct relay_result *res)
 		ex->reason = "stream_cut";
 		gw_log("request %s: upstream %s sent an event over %u bytes; stream stopped",
 		       ex->request_id, ex->upstream, SSE_MAX_EVENT);
-	} else if (res->err != GW_OK) {
+	} else if (res->err != GW_OK || (!s->stopped && !s->error)) {
 		ex->reason = "stream_cut";
 		gw_log("request %s: upstream %s stream ended early: %s%s%s", ex->request_id,
-		       ex->upstream, gw_strerror(res->err), res->detail[0] ? ": " : "", res->detail);
+		       ex->upstream, res->err != GW_OK ? gw_strerror(res->err) : "no message_stop",
+		       res->detail[0] ? ": " : "", res->detail);
 	} else if (s->error) {
 		ex->reason = "upstream_error";
 		gw_log("request %s: upstream %s sent an error event", ex->request_id, ex->upstream);
 	}
+	if (res->began && ex->reason && strcmp(ex->reason, "stream_cut") == 0)
+		tell_cut(ex);
 }
 
 static void call_streaming(struct exchange *ex)
