@@ -21,12 +21,97 @@ json_object *openai_parse(const char *s, size_t len)
 	return obj;
 }
 
+/* How many object members o holds, at every depth. */
+static size_t dom_members(json_object *o)
+{
+	size_t n = 0;
+
+	if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, k, v)
+		{
+			(void)k;
+			n += 1 + dom_members(v);
+		}
+	} else if (json_object_is_type(o, json_type_array)) {
+		size_t len = json_object_array_length(o);
+		for (size_t i = 0; i < len; i++)
+			n += dom_members(json_object_array_get_idx(o, i));
+	}
+	return n;
+}
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Skips the string that opens at s[*i] (a '"'); false when it holds an
+ * escape json-c reads its own way: \u0000 (it cuts keys there) or a
+ * surrogate (\uD800-\uDFFF, paired or not). */
+static bool plain_string(const char *s, size_t len, size_t *i)
+{
+	size_t j = *i + 1;
+
+	for (; j < len && s[j] != '"'; j++) {
+		if (s[j] != '\\')
+			continue;
+		if (++j < len && s[j] == 'u' && j + 4 < len &&
+		    (s[j + 1] == 'd' || s[j + 1] == 'D' || memcmp(s + j + 1, "0000", 4) == 0))
+			return false;
+	}
+	*i = j;
+	return true;
+}
+
+/* Skips the number that opens at s[*i]; false when json-c would write it
+ * back otherwise: an integer of more than 18 digits (json-c saturates),
+ * "-0", or a leading zero. Fractions and exponents json-c keeps as text. */
+static bool plain_number(const char *s, size_t len, size_t *i)
+{
+	size_t start = *i, first = *i + (s[*i] == '-'), j = first, digits = 0;
+	bool frac = false;
+
+	for (; j < len && (is_digit(s[j]) || s[j] == '.' || s[j] == 'e' || s[j] == 'E' ||
+			   s[j] == '+' || s[j] == '-');
+	     j++) {
+		digits += is_digit(s[j]);
+		frac |= !is_digit(s[j]);
+	}
+	*i = j - 1;
+	if (frac)
+		return true;
+	if (digits == 0 || digits > 18)
+		return false;
+	return s[first] != '0' || (digits == 1 && first == start);
+}
+
+/* True when s[0..len), which json-c parsed as o, means to any JSON parser
+ * what o means: every member of the text is in o (no key repeated at any
+ * depth: the text has as many ':' outside strings as o has members), no
+ * escape json-c reads its own way, every integer as json-c would write it. */
+static bool same_as_parsed(const char *s, size_t len, json_object *o)
+{
+	size_t colons = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (c == '"' && !plain_string(s, len, &i))
+			return false;
+		if (c == ':')
+			colons++;
+		if ((c == '-' || is_digit(c)) && !plain_number(s, len, &i))
+			return false;
+	}
+	return colons == dom_members(o);
+}
+
 json_object *openai_parse_body(struct gw_buf *body)
 {
 	json_object *o = openai_parse(body->data, body->len);
 	size_t limit = body->limit;
 
-	if (!o || !json_object_is_type(o, json_type_object))
+	if (!o || !json_object_is_type(o, json_type_object) ||
+	    same_as_parsed(body->data, body->len, o))
 		return o;
 	/* The cap bounds what is read from the client, not this rewrite. */
 	body->limit = 0;

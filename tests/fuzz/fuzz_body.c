@@ -51,6 +51,35 @@ static void check_scan(const char *s, size_t size, json_object *o)
 		      parsed.total_tokens == 0 || scanned.total_tokens == 0);
 }
 
+/* The text s[0..len) of a valid JSON value as json-c would write it when
+ * every member and integer is kept: whitespace outside strings dropped,
+ * each string as json-c writes the string it reads. */
+static void rewrite_tokens(const char *s, size_t len, struct gw_buf *out)
+{
+	for (size_t i = 0; i < len; i++) {
+		size_t j = i + 1;
+		char *tok;
+		json_object *str;
+
+		if (s[i] && strchr(" \t\r\n", s[i]))
+			continue;
+		if (s[i] != '"') {
+			buf_append(out, s + i, 1);
+			continue;
+		}
+		while (j < len && s[j] != '"')
+			j += s[j] == '\\' ? 2 : 1;
+		tok = strndup(s + i, j + 1 - i);
+		str = json_tokener_parse(tok);
+		CHECK(str != NULL);
+		buf_puts(out, json_object_to_json_string_ext(str, JSON_C_TO_STRING_PLAIN |
+								       JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(str);
+		free(tok);
+		i = j;
+	}
+}
+
 /* openai_parse_body: what the upstream gets is what was checked. The new
  * text parses to an object whose text is the same again (so no key is left
  * twice at any depth), and the block lists read the same strings from it. */
@@ -70,6 +99,16 @@ static void check_body(const char *s, size_t size)
 	openai_strings(o, &before);
 	openai_strings(o2, &after);
 	CHECK(before.len == after.len && memcmp(buf_str(&before), buf_str(&after), before.len) == 0);
+	if (body.len == size && memcmp(body.data, s, size) == 0) {
+		/* kept as sent: then it is json-c's own text up to whitespace and
+		 * string escapes, with no member or digit lost */
+		struct gw_buf tokens = { 0 };
+		const char *canon = json_object_to_json_string_ext(
+			o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+		rewrite_tokens(s, size, &tokens);
+		CHECK(tokens.len == strlen(canon) && memcmp(buf_str(&tokens), canon, tokens.len) == 0);
+		buf_free(&tokens);
+	}
 	buf_append(&again, body.data, body.len);
 	json_object_put(openai_parse_body(&again));
 	CHECK(again.len == body.len && memcmp(again.data, body.data, body.len) == 0);
