@@ -222,9 +222,12 @@ void openai_strings(json_object *o, struct gw_buf *out)
 long long openai_int(json_object *o, const char *key, long long dflt)
 {
 	json_object *v;
+	long long n;
+
 	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
 		return dflt;
-	return json_object_get_int64(v);
+	n = json_object_get_int64(v);
+	return n > OPENAI_MAX_TOKENS ? OPENAI_MAX_TOKENS : n < -OPENAI_MAX_TOKENS ? -OPENAI_MAX_TOKENS : n;
 }
 
 /* ---- a validating scanner that builds nothing ----

@@ -67,7 +67,9 @@ bool openai_scan(const char *s, size_t len, enum usage_shape shape, struct opena
  * '\n', so block lists see the text behind JSON escapes such as \u0070. */
 void openai_strings(json_object *o, struct gw_buf *out);
 
-/* The integer member key of object o, or dflt when absent or not an integer. */
+/* The integer member key of object o, bounded to -OPENAI_MAX_TOKENS ..
+ * OPENAI_MAX_TOKENS so that a caller's number is safe to add to, or dflt
+ * when absent or not an integer. */
 long long openai_int(json_object *o, const char *key, long long dflt);
 
 #endif

@@ -359,7 +359,8 @@ static void test_usage_shapes(void)
 static void test_int(void)
 {
 	json_object *o = json_tokener_parse("{\"n\":42,\"neg\":-7,\"d\":1.5,\"s\":\"9\","
-					    "\"b\":true,\"z\":null,\"big\":9223372036854775807}");
+					    "\"b\":true,\"z\":null,\"big\":9223372036854775807,"
+					    "\"nbig\":-9223372036854775808}");
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
 	TU_INT(openai_int(o, "n", -1), 42);
@@ -369,7 +370,8 @@ static void test_int(void)
 	TU_INT(openai_int(o, "b", -1), -1);
 	TU_INT(openai_int(o, "z", -1), -1);
 	TU_INT(openai_int(o, "missing", 5), 5);
-	TU_INT(openai_int(o, "big", 0), LLONG_MAX);
+	TU_INT(openai_int(o, "big", 0), OPENAI_MAX_TOKENS); /* bounded before any sum */
+	TU_INT(openai_int(o, "nbig", 0), -OPENAI_MAX_TOKENS);
 	TU_INT(openai_int(NULL, "n", 3), 3);
 	json_object_put(o);
 }
