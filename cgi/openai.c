@@ -122,42 +122,149 @@ json_object *openai_parse_body(struct gw_buf *body)
 	return o;
 }
 
+/* Where a usage object is read from: a json-c object, or (o NULL) the text
+ * s[0..end) of one that the scanner checked and that holds no backslash,
+ * so that every string in it ends at the next '"'. */
+struct usage_src {
+	json_object *o;
+	const char *s, *end;
+};
+
+static const char *span_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+/* The end of the value that starts at p. */
+static const char *span_skip(const char *p, const char *end)
+{
+	int depth = 0;
+
+	for (; p < end; p++) {
+		if (*p == '"') {
+			const char *q = memchr(p + 1, '"', (size_t)(end - p - 1));
+			p = q ? q : end - 1;
+			if (depth == 0)
+				return p + 1;
+		} else if (*p == '{' || *p == '[') {
+			depth++;
+		} else if (*p == '}' || *p == ']') {
+			if (depth == 0)
+				return p;
+			if (--depth == 0)
+				return p + 1;
+		} else if (*p == ',' && depth == 0) {
+			return p;
+		}
+	}
+	return p;
+}
+
+/* The value of the last member key of the object src.s (a '{'), as json-c
+ * keeps the last of repeated keys; NULL when absent. */
+static const char *span_get(const struct usage_src *src, const char *key, const char **vend)
+{
+	size_t klen = strlen(key);
+	const char *p = src->s + 1, *end = src->end, *found = NULL;
+
+	for (;;) {
+		const char *k, *q, *v;
+		p = span_ws(p, end);
+		if (p >= end || *p != '"' || !(q = memchr(p + 1, '"', (size_t)(end - p - 1))))
+			return found;
+		k = p + 1;
+		p = span_ws(span_ws(q + 1, end) + 1, end); /* past the ':' */
+		v = p;
+		p = span_skip(p, end);
+		if ((size_t)(q - k) == klen && memcmp(k, key, klen) == 0) {
+			found = v;
+			*vend = p;
+		}
+		p = span_ws(p, end);
+		if (p >= end || *p != ',')
+			return found;
+		p++;
+	}
+}
+
+/* An integer token v[0..end) as usage_count reads it; -1 when not one. */
+static long long span_int(const char *v, const char *end)
+{
+	bool neg = v < end && *v == '-';
+	long long n = 0;
+	const char *p = v + neg;
+
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+		end--;
+	if (p >= end)
+		return -1;
+	for (; p < end; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		if (n <= OPENAI_MAX_TOKENS)
+			n = n * 10 + (*p - '0');
+	}
+	return neg ? 0 : n > OPENAI_MAX_TOKENS ? OPENAI_MAX_TOKENS : n;
+}
+
 /* A count from a usage object, clamped to 0..OPENAI_MAX_TOKENS; -1 when absent. */
-static long long usage_count(json_object *o, const char *key)
+static long long usage_count(const struct usage_src *src, const char *key)
 {
 	json_object *v;
+	const char *t, *tend;
 	long long n;
 
-	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+	if (!src->o) {
+		t = src->s ? span_get(src, key, &tend) : NULL;
+		return t ? span_int(t, tend) : -1;
+	}
+	if (!json_object_object_get_ex(src->o, key, &v) || !json_object_is_type(v, json_type_int))
 		return -1;
 	n = json_object_get_int64(v);
 	return n < 0 ? 0 : n > OPENAI_MAX_TOKENS ? OPENAI_MAX_TOKENS : n;
 }
 
-static json_object *usage_member(json_object *o, const char *key)
+/* The object member key of src (an empty source when absent or no object). */
+static struct usage_src usage_member(const struct usage_src *src, const char *key)
 {
+	struct usage_src m = { NULL, NULL, NULL };
 	json_object *v;
-	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_object)
-		       ? v
-		       : NULL;
+	const char *t, *tend;
+
+	if (!src->o) {
+		t = src->s ? span_get(src, key, &tend) : NULL;
+		if (t && *t == '{') {
+			m.s = t;
+			m.end = tend;
+		}
+	} else if (json_object_object_get_ex(src->o, key, &v) &&
+		   json_object_is_type(v, json_type_object)) {
+		m.o = v;
+	}
+	return m;
+}
+
+static bool usage_present(const struct usage_src *src)
+{
+	return src->o || src->s;
 }
 
 /* Sets *field from the first of two keys present. */
-static void usage_take(json_object *o, const char *a, const char *b, long long *field)
+static void usage_take(const struct usage_src *src, const char *a, const char *b, long long *field)
 {
-	long long n = usage_count(o, a);
+	long long n = usage_count(src, a);
 	if (n < 0 && b)
-		n = usage_count(o, b);
+		n = usage_count(src, b);
 	if (n >= 0)
 		*field = n;
 }
 
-void openai_usage_read(json_object *usage, enum usage_shape shape, struct openai_usage *u)
+static void usage_read(const struct usage_src *usage, enum usage_shape shape, struct openai_usage *u)
 {
-	json_object *in_details, *out_details;
+	struct usage_src in_details, out_details;
 
-	if (!usage || !json_object_is_type(usage, json_type_object))
-		return;
 	u->found = true;
 	if (shape == USAGE_ANTHROPIC) {
 		long long input = -1;
@@ -172,27 +279,39 @@ void openai_usage_read(json_object *usage, enum usage_shape shape, struct openai
 		return;
 	}
 	in_details = usage_member(usage, "prompt_tokens_details");
-	if (!in_details)
+	if (!usage_present(&in_details))
 		in_details = usage_member(usage, "input_tokens_details");
 	out_details = usage_member(usage, "completion_tokens_details");
-	if (!out_details)
+	if (!usage_present(&out_details))
 		out_details = usage_member(usage, "output_tokens_details");
 	usage_take(usage, "prompt_tokens", "input_tokens", &u->prompt_tokens);
 	usage_take(usage, "completion_tokens", "output_tokens", &u->completion_tokens);
 	usage_take(usage, "total_tokens", NULL, &u->total_tokens);
-	usage_take(in_details, "cached_tokens", NULL, &u->cached_tokens);
-	usage_take(out_details, "reasoning_tokens", NULL, &u->reasoning_tokens);
+	usage_take(&in_details, "cached_tokens", NULL, &u->cached_tokens);
+	usage_take(&out_details, "reasoning_tokens", NULL, &u->reasoning_tokens);
 	if (u->cached_tokens > u->prompt_tokens)
 		u->cached_tokens = u->prompt_tokens;
 	if (u->total_tokens == 0) /* both are bounded: the sum cannot overflow */
 		u->total_tokens = u->prompt_tokens + u->completion_tokens;
 }
 
+void openai_usage_read(json_object *usage, enum usage_shape shape, struct openai_usage *u)
+{
+	struct usage_src src = { usage, NULL, NULL };
+
+	if (usage && json_object_is_type(usage, json_type_object))
+		usage_read(&src, shape, u);
+}
+
 void openai_usage(json_object *answer, enum usage_shape shape, struct openai_usage *u)
 {
 	memset(u, 0, sizeof(*u));
-	if (answer && json_object_is_type(answer, json_type_object))
-		openai_usage_read(usage_member(answer, "usage"), shape, u);
+	if (answer && json_object_is_type(answer, json_type_object)) {
+		struct usage_src src = { answer, NULL, NULL };
+		struct usage_src usage = usage_member(&src, "usage");
+		if (usage.o)
+			usage_read(&usage, shape, u);
+	}
 }
 
 void openai_strings(json_object *o, struct gw_buf *out)
@@ -445,7 +564,11 @@ bool openai_scan(const char *s, size_t len, enum usage_shape shape, struct opena
 	jws(&j);
 	if (j.p != j.end)
 		return false;
-	if (j.usage) {
+	if (j.usage && !memchr(j.usage, '\\', (size_t)(j.usage_end - j.usage))) {
+		/* checked, and no escape in it: read in place */
+		struct usage_src src = { NULL, j.usage, j.usage_end };
+		usage_read(&src, shape, u);
+	} else if (j.usage) {
 		/* the scanner checked it: a plain parse of the small span */
 		struct json_tokener *tok = json_tokener_new_ex(OPENAI_MAX_DEPTH);
 		json_object *usage = tok ? json_tokener_parse_ex(tok, j.usage,

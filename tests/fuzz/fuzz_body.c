@@ -43,12 +43,23 @@ static void check_scan(const char *s, size_t size, json_object *o)
 		return; /* json-c refuses some valid scalars (a tab before null); answers are objects */
 	CHECK(o != NULL);
 	openai_usage(o, USAGE_OPENAI, &parsed);
-	/* absurd counts (over 18 digits) are read differently; both are bounded */
-	if (scanned.found && parsed.found && parsed.prompt_tokens < 1000000000000000LL &&
-	    parsed.completion_tokens < 1000000000000000LL &&
-	    parsed.total_tokens < 1000000000000000LL)
-		CHECK(scanned.total_tokens == parsed.total_tokens ||
-		      parsed.total_tokens == 0 || scanned.total_tokens == 0);
+	/* the scanner reads the usage in place: the same counts as json-c's */
+	if (scanned.found && parsed.found) {
+		CHECK(scanned.prompt_tokens == parsed.prompt_tokens);
+		CHECK(scanned.completion_tokens == parsed.completion_tokens);
+		CHECK(scanned.total_tokens == parsed.total_tokens);
+		CHECK(scanned.cached_tokens == parsed.cached_tokens);
+		CHECK(scanned.reasoning_tokens == parsed.reasoning_tokens);
+	}
+	if (scanned.found && parsed.found) {
+		struct openai_usage sa, pa = { 0 };
+		json_object *usage;
+		CHECK(openai_scan(s, size, USAGE_ANTHROPIC, &sa));
+		CHECK(json_object_object_get_ex(o, "usage", &usage));
+		openai_usage_read(usage, USAGE_ANTHROPIC, &pa);
+		CHECK(sa.prompt_tokens == pa.prompt_tokens && sa.total_tokens == pa.total_tokens);
+		CHECK(sa.cache_write_tokens == pa.cache_write_tokens);
+	}
 }
 
 /* The text s[0..len) of a valid JSON value as json-c would write it when
