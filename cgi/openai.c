@@ -122,12 +122,53 @@ json_object *openai_parse_body(struct gw_buf *body)
 	return o;
 }
 
-/* Where a usage object is read from: a json-c object, or (o NULL) the text
- * s[0..end) of one that the scanner checked and that holds no backslash,
- * so that every string in it ends at the next '"'. */
+/* The keys of a usage object the gateway reads. */
+enum ukey {
+	UK_PROMPT,
+	UK_INPUT,
+	UK_COMPLETION,
+	UK_OUTPUT,
+	UK_TOTAL,
+	UK_CACHE_READ,
+	UK_CACHE_CREATION,
+	UK_PROMPT_DETAILS,
+	UK_INPUT_DETAILS,
+	UK_COMPLETION_DETAILS,
+	UK_OUTPUT_DETAILS,
+	UK_CACHED,
+	UK_REASONING,
+	UK__N
+};
+
+static const struct {
+	const char *name;
+	size_t len;
+} ukeys[UK__N] = {
+#define UK(s) { s, sizeof(s) - 1 }
+	UK("prompt_tokens"),
+	UK("input_tokens"),
+	UK("completion_tokens"),
+	UK("output_tokens"),
+	UK("total_tokens"),
+	UK("cache_read_input_tokens"),
+	UK("cache_creation_input_tokens"),
+	UK("prompt_tokens_details"),
+	UK("input_tokens_details"),
+	UK("completion_tokens_details"),
+	UK("output_tokens_details"),
+	UK("cached_tokens"),
+	UK("reasoning_tokens"),
+#undef UK
+};
+
+/* Where a usage object is read from: a json-c object, or (o NULL) the
+ * values of the keys above in the text of one that the scanner checked and
+ * that holds no backslash, so that every string in it ends at the next '"'
+ * (v[k] NULL: absent). present: there is such an object. */
 struct usage_src {
 	json_object *o;
-	const char *s, *end;
+	bool present;
+	const char *v[UK__N], *vend[UK__N];
 };
 
 static const char *span_ws(const char *p, const char *end)
@@ -162,29 +203,35 @@ static const char *span_skip(const char *p, const char *end)
 	return p;
 }
 
-/* The value of the last member key of the object src.s (a '{'), as json-c
- * keeps the last of repeated keys; NULL when absent. */
-static const char *span_get(const struct usage_src *src, const char *key, const char **vend)
+/* Fills src from the object text s[0..end) (s at its '{') in one pass; of
+ * a repeated key the last value counts, as json-c keeps it. */
+static void span_index(struct usage_src *src, const char *s, const char *end)
 {
-	size_t klen = strlen(key);
-	const char *p = src->s + 1, *end = src->end, *found = NULL;
+	const char *p = s + 1;
 
+	memset(src, 0, sizeof(*src));
+	src->present = true;
 	for (;;) {
 		const char *k, *q, *v;
+		size_t klen;
 		p = span_ws(p, end);
 		if (p >= end || *p != '"' || !(q = memchr(p + 1, '"', (size_t)(end - p - 1))))
-			return found;
+			return;
 		k = p + 1;
+		klen = (size_t)(q - k);
 		p = span_ws(span_ws(q + 1, end) + 1, end); /* past the ':' */
 		v = p;
 		p = span_skip(p, end);
-		if ((size_t)(q - k) == klen && memcmp(k, key, klen) == 0) {
-			found = v;
-			*vend = p;
+		for (int i = 0; i < UK__N; i++) {
+			if (ukeys[i].len == klen && memcmp(ukeys[i].name, k, klen) == 0) {
+				src->v[i] = v;
+				src->vend[i] = p;
+				break;
+			}
 		}
 		p = span_ws(p, end);
 		if (p >= end || *p != ',')
-			return found;
+			return;
 		p++;
 	}
 }
@@ -210,53 +257,47 @@ static long long span_int(const char *v, const char *end)
 }
 
 /* A count from a usage object, clamped to 0..OPENAI_MAX_TOKENS; -1 when absent. */
-static long long usage_count(const struct usage_src *src, const char *key)
+static long long usage_count(const struct usage_src *src, enum ukey key)
 {
 	json_object *v;
-	const char *t, *tend;
 	long long n;
 
-	if (!src->o) {
-		t = src->s ? span_get(src, key, &tend) : NULL;
-		return t ? span_int(t, tend) : -1;
-	}
-	if (!json_object_object_get_ex(src->o, key, &v) || !json_object_is_type(v, json_type_int))
+	if (!src->o)
+		return src->v[key] ? span_int(src->v[key], src->vend[key]) : -1;
+	if (!json_object_object_get_ex(src->o, ukeys[key].name, &v) ||
+	    !json_object_is_type(v, json_type_int))
 		return -1;
 	n = json_object_get_int64(v);
 	return n < 0 ? 0 : n > OPENAI_MAX_TOKENS ? OPENAI_MAX_TOKENS : n;
 }
 
-/* The object member key of src (an empty source when absent or no object). */
-static struct usage_src usage_member(const struct usage_src *src, const char *key)
+/* Sets m to the object member key of src (not present when absent or no
+ * object). */
+static void usage_member(const struct usage_src *src, enum ukey key, struct usage_src *m)
 {
-	struct usage_src m = { NULL, NULL, NULL };
 	json_object *v;
-	const char *t, *tend;
 
+	m->o = NULL;
 	if (!src->o) {
-		t = src->s ? span_get(src, key, &tend) : NULL;
-		if (t && *t == '{') {
-			m.s = t;
-			m.end = tend;
-		}
-	} else if (json_object_object_get_ex(src->o, key, &v) &&
+		if (src->v[key] && *src->v[key] == '{')
+			span_index(m, src->v[key], src->vend[key]);
+		else
+			m->present = false;
+	} else if (json_object_object_get_ex(src->o, ukeys[key].name, &v) &&
 		   json_object_is_type(v, json_type_object)) {
-		m.o = v;
+		m->o = v;
+		m->present = true;
+	} else {
+		m->present = false;
 	}
-	return m;
-}
-
-static bool usage_present(const struct usage_src *src)
-{
-	return src->o || src->s;
 }
 
 /* Sets *field from the first of two keys present. */
-static void usage_take(const struct usage_src *src, const char *a, const char *b, long long *field)
+static void usage_take(const struct usage_src *src, enum ukey a, int b, long long *field)
 {
-	long long n = usage_count(src, a);
-	if (n < 0 && b)
-		n = usage_count(src, b);
+	long long n = src->present ? usage_count(src, a) : -1;
+	if (n < 0 && b >= 0 && src->present)
+		n = usage_count(src, (enum ukey)b);
 	if (n >= 0)
 		*field = n;
 }
@@ -268,27 +309,27 @@ static void usage_read(const struct usage_src *usage, enum usage_shape shape, st
 	u->found = true;
 	if (shape == USAGE_ANTHROPIC) {
 		long long input = -1;
-		usage_take(usage, "input_tokens", NULL, &input);
-		usage_take(usage, "cache_read_input_tokens", NULL, &u->cached_tokens);
-		usage_take(usage, "cache_creation_input_tokens", NULL, &u->cache_write_tokens);
-		usage_take(usage, "output_tokens", NULL, &u->completion_tokens);
+		usage_take(usage, UK_INPUT, -1, &input);
+		usage_take(usage, UK_CACHE_READ, -1, &u->cached_tokens);
+		usage_take(usage, UK_CACHE_CREATION, -1, &u->cache_write_tokens);
+		usage_take(usage, UK_OUTPUT, -1, &u->completion_tokens);
 		if (input >= 0 || u->cached_tokens || u->cache_write_tokens)
 			u->prompt_tokens = (input > 0 ? input : 0) + u->cached_tokens +
 					   u->cache_write_tokens;
 		u->total_tokens = u->prompt_tokens + u->completion_tokens;
 		return;
 	}
-	in_details = usage_member(usage, "prompt_tokens_details");
-	if (!usage_present(&in_details))
-		in_details = usage_member(usage, "input_tokens_details");
-	out_details = usage_member(usage, "completion_tokens_details");
-	if (!usage_present(&out_details))
-		out_details = usage_member(usage, "output_tokens_details");
-	usage_take(usage, "prompt_tokens", "input_tokens", &u->prompt_tokens);
-	usage_take(usage, "completion_tokens", "output_tokens", &u->completion_tokens);
-	usage_take(usage, "total_tokens", NULL, &u->total_tokens);
-	usage_take(&in_details, "cached_tokens", NULL, &u->cached_tokens);
-	usage_take(&out_details, "reasoning_tokens", NULL, &u->reasoning_tokens);
+	usage_member(usage, UK_PROMPT_DETAILS, &in_details);
+	if (!in_details.present)
+		usage_member(usage, UK_INPUT_DETAILS, &in_details);
+	usage_member(usage, UK_COMPLETION_DETAILS, &out_details);
+	if (!out_details.present)
+		usage_member(usage, UK_OUTPUT_DETAILS, &out_details);
+	usage_take(usage, UK_PROMPT, UK_INPUT, &u->prompt_tokens);
+	usage_take(usage, UK_COMPLETION, UK_OUTPUT, &u->completion_tokens);
+	usage_take(usage, UK_TOTAL, -1, &u->total_tokens);
+	usage_take(&in_details, UK_CACHED, -1, &u->cached_tokens);
+	usage_take(&out_details, UK_REASONING, -1, &u->reasoning_tokens);
 	if (u->cached_tokens > u->prompt_tokens)
 		u->cached_tokens = u->prompt_tokens;
 	if (u->total_tokens == 0) /* both are bounded: the sum cannot overflow */
@@ -297,20 +338,22 @@ static void usage_read(const struct usage_src *usage, enum usage_shape shape, st
 
 void openai_usage_read(json_object *usage, enum usage_shape shape, struct openai_usage *u)
 {
-	struct usage_src src = { usage, NULL, NULL };
+	struct usage_src src;
 
-	if (usage && json_object_is_type(usage, json_type_object))
+	if (usage && json_object_is_type(usage, json_type_object)) {
+		src.o = usage;
+		src.present = true;
 		usage_read(&src, shape, u);
+	}
 }
 
 void openai_usage(json_object *answer, enum usage_shape shape, struct openai_usage *u)
 {
 	memset(u, 0, sizeof(*u));
 	if (answer && json_object_is_type(answer, json_type_object)) {
-		struct usage_src src = { answer, NULL, NULL };
-		struct usage_src usage = usage_member(&src, "usage");
-		if (usage.o)
-			usage_read(&usage, shape, u);
+		json_object *usage;
+		if (json_object_object_get_ex(answer, "usage", &usage))
+			openai_usage_read(usage, shape, u);
 	}
 }
 
@@ -566,7 +609,8 @@ bool openai_scan(const char *s, size_t len, enum usage_shape shape, struct opena
 		return false;
 	if (j.usage && !memchr(j.usage, '\\', (size_t)(j.usage_end - j.usage))) {
 		/* checked, and no escape in it: read in place */
-		struct usage_src src = { NULL, j.usage, j.usage_end };
+		struct usage_src src;
+		span_index(&src, j.usage, j.usage_end);
 		usage_read(&src, shape, u);
 	} else if (j.usage) {
 		/* the scanner checked it: a plain parse of the small span */
