@@ -16,12 +16,16 @@
  * nests deeper than OPENAI_MAX_DEPTH, or is not UTF-8. */
 json_object *openai_parse(const char *s, size_t len);
 
-/* openai_parse() of a request body; when it is an object, the body's text
- * is replaced by json-c's serialisation of it, so the upstream gets exactly
- * what the gateway checked and priced: one value per key however often the
- * client repeated it (json-c keeps the last), keys cut at a \u0000 as the
- * gateway read them, numbers as json-c read them. Returns the object (the
- * caller puts it) or NULL, as openai_parse(); the body is then unchanged. */
+/* openai_parse() of a request body; when it is an object whose text could
+ * mean something else to another parser, the body's text is replaced by
+ * json-c's serialisation of it, so the upstream gets exactly what the
+ * gateway checked and priced: one value per key however often the client
+ * repeated it (json-c keeps the last), keys cut at a \u0000 as the gateway
+ * read them, surrogate escapes and integers as json-c read them. Any other
+ * text (no member repeated at any depth, none of those escapes, integers of
+ * at most 18 digits written plainly) is kept as it is, byte for byte.
+ * Returns the object (the caller puts it) or NULL, as openai_parse(); the
+ * body is then unchanged. */
 json_object *openai_parse_body(struct gw_buf *body);
 
 /* Token usage as the gateway accounts it, whatever API reported it. */
@@ -63,7 +67,9 @@ bool openai_scan(const char *s, size_t len, enum usage_shape shape, struct opena
  * '\n', so block lists see the text behind JSON escapes such as \u0070. */
 void openai_strings(json_object *o, struct gw_buf *out);
 
-/* The integer member key of object o, or dflt when absent or not an integer. */
+/* The integer member key of object o, bounded to -OPENAI_MAX_TOKENS ..
+ * OPENAI_MAX_TOKENS so that a caller's number is safe to add to, or dflt
+ * when absent or not an integer. */
 long long openai_int(json_object *o, const char *key, long long dflt);
 
 #endif

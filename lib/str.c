@@ -57,7 +57,11 @@ bool str_utf8_valid(const char *str, size_t n)
 		unsigned int cp, min;
 
 		if (c < 0x80) {
+			uint64_t w;
 			i++;
+			/* ASCII runs eight bytes at a time */
+			while (n - i >= 8 && (memcpy(&w, s + i, 8), (w & 0x8080808080808080ull) == 0))
+				i += 8;
 			continue;
 		} else if ((c & 0xe0) == 0xc0) {
 			need = 1, cp = c & 0x1f, min = 0x80;

@@ -123,6 +123,33 @@ static bool find(const char *hay, size_t hlen, const char *needle, size_t nlen)
 	return false;
 }
 
+static char lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+}
+
+/* find() in a lowered hay of a needle lowered as it is compared, so that
+ * no entry is copied on every request. */
+static bool find_lowered(const char *hay, size_t hlen, const char *needle, size_t nlen)
+{
+	const char *p = hay, *last;
+	char first;
+
+	if (nlen == 0 || nlen > hlen)
+		return false;
+	first = lower(needle[0]);
+	last = hay + (hlen - nlen);
+	while (p <= last && (p = memchr(p, first, (size_t)(last - p) + 1)) != NULL) {
+		size_t k = 1;
+		while (k < nlen && p[k] == lower(needle[k]))
+			k++;
+		if (k == nlen)
+			return true;
+		p++;
+	}
+	return false;
+}
+
 /* Case-insensitive lists compare lower-cased copies, each text lowered once
  * per check rather than byte by byte per entry, then searched. */
 static bool any_contains(const struct gw_list *needles, const struct block_text *t, size_t n,
@@ -137,12 +164,11 @@ static bool any_contains(const struct gw_list *needles, const struct block_text 
 	for (size_t i = 0; i < n && !case_sensitive; i++)
 		low[i] = lowered(t[i].s, t[i].len);
 	for (size_t k = 0; k < needles->n && !hit; k++) {
-		size_t nlen = strlen(needles->v[k]);
-		char *needle = case_sensitive ? needles->v[k] : lowered(needles->v[k], nlen);
+		const char *needle = needles->v[k];
+		size_t nlen = strlen(needle);
 		for (size_t i = 0; i < n && !hit; i++)
-			hit = find(case_sensitive ? t[i].s : low[i], t[i].len, needle, nlen);
-		if (!case_sensitive)
-			free(needle);
+			hit = case_sensitive ? find(t[i].s, t[i].len, needle, nlen)
+					     : find_lowered(low[i], t[i].len, needle, nlen);
 		if (!hit && !is_ascii(needles->v[k], nlen)) {
 			struct block_text nn = normalized(needles->v[k], nlen, !case_sensitive);
 			for (size_t i = 0; i < n && !hit; i++)

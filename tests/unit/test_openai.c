@@ -359,7 +359,8 @@ static void test_usage_shapes(void)
 static void test_int(void)
 {
 	json_object *o = json_tokener_parse("{\"n\":42,\"neg\":-7,\"d\":1.5,\"s\":\"9\","
-					    "\"b\":true,\"z\":null,\"big\":9223372036854775807}");
+					    "\"b\":true,\"z\":null,\"big\":9223372036854775807,"
+					    "\"nbig\":-9223372036854775808}");
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
 	TU_INT(openai_int(o, "n", -1), 42);
@@ -369,7 +370,8 @@ static void test_int(void)
 	TU_INT(openai_int(o, "b", -1), -1);
 	TU_INT(openai_int(o, "z", -1), -1);
 	TU_INT(openai_int(o, "missing", 5), 5);
-	TU_INT(openai_int(o, "big", 0), LLONG_MAX);
+	TU_INT(openai_int(o, "big", 0), OPENAI_MAX_TOKENS); /* bounded before any sum */
+	TU_INT(openai_int(o, "nbig", 0), -OPENAI_MAX_TOKENS);
 	TU_INT(openai_int(NULL, "n", 3), 3);
 	json_object_put(o);
 }
@@ -465,7 +467,17 @@ static void test_parse_body(void)
 	/* numbers as the gateway read them; other bytes and order kept */
 	BODY_IS("{\"max_tokens\": 99999999999999999999999, \"t\": 0.50, \"u\":\"\\/\u00e9\"}",
 		"{\"max_tokens\":18446744073709551615,\"t\":0.50,\"u\":\"/\u00e9\"}");
-	BODY_IS(" {\"b\":1,\n\"a\":[1, 2]} ", "{\"b\":1,\"a\":[1,2]}");
+	BODY_IS(" {\"b\":1,\"b\":2,\n\"a\":[1, 2]} ", "{\"b\":2,\"a\":[1,2]}");
+	/* a text that means the same to every parser is kept byte for byte */
+	BODY_IS(" {\"b\":1,\n\"a\":[1, -2.5e3, {\"c\":\"\\t:\\\"\"}]} ",
+		" {\"b\":1,\n\"a\":[1, -2.5e3, {\"c\":\"\\t:\\\"\"}]} ");
+	BODY_IS("{\"a\":\"x\\u0041\\/\",\"n\":123456789012345678}",
+		"{\"a\":\"x\\u0041\\/\",\"n\":123456789012345678}");
+	/* what json-c writes back otherwise: rewritten */
+	BODY_IS("{\"n\":1234567890123456789}", "{\"n\":1234567890123456789}");
+	BODY_IS("{\"n\":-0}", "{\"n\":0}");
+	BODY_IS("{\"s\":\"\\ud83d\\ude00\"}", "{\"s\":\"\xf0\x9f\x98\x80\"}");
+	BODY_IS("{\"a\":{\"k\":1},\"b\":[{\"k\":1,\"k\":1}]}", "{\"a\":{\"k\":1},\"b\":[{\"k\":1}]}");
 	/* not an object: left as it is, for the caller to refuse */
 	BODY_IS("[1,2]", "[1,2]");
 	BODY_IS("{\"a\":", NULL);
