@@ -399,6 +399,9 @@ static void record_stats(struct exchange *ex, const struct timespec *now)
 	v.completion_tokens = ex->completion_tokens;
 	v.cost_pico = ex->priced ? ex->cost_pico : 0;
 	v.unpriced = ex->priced ? 0 : 1;
+	v.cached_tokens = ex->cached_tokens;
+	v.cache_write_tokens = ex->cache_write_tokens;
+	v.reasoning_tokens = ex->reasoning_tokens;
 	if (store_record(ex->proc->store, (int64_t)ex->start.tv_sec * 1000, &k, &v,
 			 ex->upstream_us > 0 ? ex->upstream_us : -1,
 			 overhead_us < 0 ? 0 : overhead_us) != GW_OK) {

@@ -1,5 +1,6 @@
 /* metrics.c: Prometheus text and usage JSON from usage totals. */
 #include "metrics.h"
+#include "gw.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -65,6 +66,8 @@ static json_object *by_consumer_model(const struct stats_row *rows, size_t n)
 		}
 		add64(e, "prompt", rows[i].v.prompt_tokens);
 		add64(e, "completion", rows[i].v.completion_tokens);
+		add64(e, "cached", rows[i].v.cached_tokens);
+		add64(e, "cache_write", rows[i].v.cache_write_tokens);
 		add64(e, "cost", rows[i].v.cost_pico);
 	}
 	buf_free(&key);
@@ -98,6 +101,9 @@ static void histogram(struct gw_buf *out, const char *name, const char *help,
 		   h->count);
 }
 
+/* The kind label of aigw_tokens_total, each a field of by_consumer_model(). */
+static const char *const token_kinds[] = { "prompt", "completion", "cached", "cache_write" };
+
 void metrics_render(const struct stats_row *rows, size_t n, const struct stats_header *h,
 		    struct gw_buf *out)
 {
@@ -114,14 +120,15 @@ void metrics_render(const struct stats_row *rows, size_t n, const struct stats_h
 			   rows[i].v.requests);
 	}
 	g = by_consumer_model(rows, n);
-	buf_puts(out, "# HELP aigw_tokens_total Tokens reported by the upstream.\n"
+	buf_puts(out, "# HELP aigw_tokens_total Tokens reported by the upstream; cached and "
+		      "cache_write are parts of prompt.\n"
 		      "# TYPE aigw_tokens_total counter\n");
 	json_object_object_foreach(g, key, e) {
-		for (int kind = 0; kind < 2; kind++) {
+		for (size_t kind = 0; kind < GW_ARRAY_LEN(token_kinds); kind++) {
 			buf_puts(out, "aigw_tokens_total{");
 			pair_labels(out, key);
-			buf_printf(out, ",kind=\"%s\"} %" PRId64 "\n", kind ? "completion" : "prompt",
-				   get64(e, kind ? "completion" : "prompt"));
+			buf_printf(out, ",kind=\"%s\"} %" PRId64 "\n", token_kinds[kind],
+				   get64(e, token_kinds[kind]));
 		}
 	}
 	buf_puts(out, "# HELP aigw_cost_usd_total Cost of the answers in US dollars.\n"
@@ -155,6 +162,9 @@ static void accumulate(json_object *e, const struct stats_row *r)
 	add64(e, "errors", r->key.status >= 400 ? r->v.requests : 0);
 	add64(e, "prompt_tokens", r->v.prompt_tokens);
 	add64(e, "completion_tokens", r->v.completion_tokens);
+	add64(e, "cached_tokens", r->v.cached_tokens);
+	add64(e, "cache_write_tokens", r->v.cache_write_tokens);
+	add64(e, "reasoning_tokens", r->v.reasoning_tokens);
 	add64(e, "cost_pico", r->v.cost_pico);
 	add64(e, "unpriced_requests", r->v.unpriced);
 }
@@ -232,13 +242,16 @@ json_object *usage_period_finish(struct usage_period *p, const char *since, cons
 
 /* ---- /_aigw/usage?from=&to=&by=day: the series ---- */
 
-/* calls, prompt, completion and total tokens of one row added to e, with
+/* calls, prompt (cached and cache_write: parts of it), completion and
+ * total tokens of one row added to e, with
  * the cost kept as cost_pico until series_money() turns it into dollars. */
 static void series_add(json_object *e, const struct stats_row *r)
 {
 	add64(e, "calls", r->v.requests);
 	add64(e, "prompt_tokens", r->v.prompt_tokens);
 	add64(e, "completion_tokens", r->v.completion_tokens);
+	add64(e, "cached_tokens", r->v.cached_tokens);
+	add64(e, "cache_write_tokens", r->v.cache_write_tokens);
 	add64(e, "total_tokens", r->v.prompt_tokens + r->v.completion_tokens);
 	add64(e, "cost_pico", r->v.cost_pico);
 }

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #define STATS_MAGIC 0x53574741u /* "AGWS" */
-#define STATS_VERSION 1u
+#define STATS_VERSION 2u /* 2: cache and reasoning tokens */
 #define STATS_SIZE (sizeof(struct stats_header) + STATS_CAPACITY * sizeof(struct stats_row))
 
 const double stats_bucket_le[STATS_BUCKETS] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -93,7 +93,28 @@ static int open_locked(const char *dir, const char *name, const char *path)
 	return -1;
 }
 
-/* Maps dir/name read-write, creating (or, when damaged, replacing) it. */
+/* Whether a file of sb's size, open as fd, must be moved aside: a wrong
+ * size, or a header not of this format (another version: an older binary's
+ * table). An all-zero header is a file whose writer died before writing it:
+ * it is started in place. Zeroing a table in place would not be safe: a
+ * process of another version may still have it mapped and add to it. */
+static bool must_set_aside(int fd, const struct stat *sb)
+{
+	struct stats_header h;
+
+	if (sb->st_size == 0)
+		return false;
+	if ((size_t)sb->st_size != STATS_SIZE)
+		return true;
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		return true;
+	if (h.magic == 0 && h.version == 0 && h.capacity == 0 && h.n_rows == 0)
+		return false;
+	return !header_ok(&h);
+}
+
+/* Maps dir/name read-write, creating (or, when damaged or of another
+ * format, moving aside and replacing) it. */
 static int open_write(const char *dir, const char *name, struct stats_file *f, bool *rebuilt)
 {
 	char path[4096];
@@ -103,7 +124,7 @@ static int open_write(const char *dir, const char *name, struct stats_file *f, b
 	f->fd = open_locked(dir, name, path);
 	if (f->fd < 0 || fstat(f->fd, &sb) < 0)
 		goto err;
-	if (sb.st_size != 0 && (size_t)sb.st_size != STATS_SIZE) {
+	if (must_set_aside(f->fd, &sb)) {
 		char aside[4200];
 		snprintf(aside, sizeof(aside), "%s.damaged", path);
 		rename(path, aside);
@@ -112,6 +133,10 @@ static int open_write(const char *dir, const char *name, struct stats_file *f, b
 		f->fd = open_locked(dir, name, path);
 		if (f->fd < 0 || fstat(f->fd, &sb) < 0)
 			goto err;
+		if (must_set_aside(f->fd, &sb)) {
+			errno = EAGAIN; /* replaced again at once: leave it be */
+			goto err;
+		}
 	}
 	if (sb.st_size == 0 && ftruncate(f->fd, (off_t)STATS_SIZE) < 0)
 		goto err;
@@ -122,12 +147,8 @@ static int open_write(const char *dir, const char *name, struct stats_file *f, b
 	f->h = f->map;
 	f->rows = (struct stats_row *)(f->h + 1);
 	if (!header_ok(f->h)) {
-		/* A new file is all zeros already: writing them again would make
-		 * every page of the mapping this process's private memory. */
-		if (sb.st_size != 0) {
-			*rebuilt = true;
-			memset(f->map, 0, f->size);
-		}
+		/* new, or all zeros (checked above under the lock): writing the
+		 * zeros again would make every page private memory */
 		f->h->magic = STATS_MAGIC;
 		f->h->version = STATS_VERSION;
 		f->h->capacity = STATS_CAPACITY;
@@ -247,6 +268,9 @@ static void add_values(struct stats_values *to, const struct stats_values *v)
 	ADD(to->completion_tokens, v->completion_tokens);
 	ADD(to->cost_pico, v->cost_pico);
 	ADD(to->unpriced, v->unpriced);
+	ADD(to->cached_tokens, v->cached_tokens);
+	ADD(to->cache_write_tokens, v->cache_write_tokens);
+	ADD(to->reasoning_tokens, v->reasoning_tokens);
 }
 
 int stats_bucket(int64_t us)
@@ -305,6 +329,9 @@ static struct stats_values bounded(const struct stats_values *v)
 		.completion_tokens = limit_clamp(v->completion_tokens, 0, LIMIT_TOKENS_MAX),
 		.cost_pico = limit_clamp(v->cost_pico, 0, LIMIT_PICO_MAX),
 		.unpriced = limit_clamp(v->unpriced, 0, LIMIT_TOKENS_MAX),
+		.cached_tokens = limit_clamp(v->cached_tokens, 0, LIMIT_TOKENS_MAX),
+		.cache_write_tokens = limit_clamp(v->cache_write_tokens, 0, LIMIT_TOKENS_MAX),
+		.reasoning_tokens = limit_clamp(v->reasoning_tokens, 0, LIMIT_TOKENS_MAX),
 	};
 }
 

@@ -28,6 +28,11 @@ struct stats_values {
 	int64_t completion_tokens;
 	int64_t cost_pico;
 	int64_t unpriced; /* requests with tokens but no price */
+	/* parts of prompt_tokens: read from and written to the upstream's
+	 * prompt cache; a part of completion_tokens: spent on reasoning */
+	int64_t cached_tokens;
+	int64_t cache_write_tokens;
+	int64_t reasoning_tokens;
 };
 
 struct stats_row {
@@ -81,8 +86,9 @@ void stats_store_close(struct stats_store *s);
 
 /* Adds one finished request. upstream_us < 0: no upstream call. Returns 0,
  * or -1 with errno (the caller logs; serving goes on). *rebuilt is set when
- * a damaged file (a wrong size, a truncated one included) was moved aside
- * and started anew. Every value is bounded (tokens to LIMIT_TOKENS_MAX,
+ * a damaged file (a wrong size, a truncated one included, or a header of
+ * another magic, version or capacity: a table of an older format) was moved
+ * aside to NAME.damaged and started anew. Every value is bounded (tokens to LIMIT_TOKENS_MAX,
  * cost to LIMIT_PICO_MAX) and every counter saturates. A table file that
  * was deleted or replaced is reopened (checked at most once a second). */
 int stats_record(struct stats_store *s, int64_t now_ms, const struct stats_key *k,

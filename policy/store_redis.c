@@ -99,25 +99,26 @@ static const char settle_lua[] =
 	"return out\n";
 
 /* Usage totals: KEYS total, day, histograms; ARGV: field prefix, requests,
- * prompt, completion, cost, unpriced, upstream bucket (or ''), upstream us,
- * overhead bucket, overhead us, day expiry in seconds. */
+ * prompt, completion, cost, unpriced, cached, cache write, reasoning,
+ * upstream bucket (or ''), upstream us, overhead bucket, overhead us, day
+ * expiry in seconds. A field is the prefix and one letter of names. */
 static const char stats_lua[] =
 	LUA_SAT
 	"local f = ARGV[1]\n"
-	"local names = {'r', 'p', 'c', '$', 'u'}\n"
+	"local names = {'r', 'p', 'c', '$', 'u', 'k', 'w', 'x'}\n"
 	"for k = 1, 2 do\n"
-	"  for i = 1, 5 do\n"
+	"  for i = 1, 8 do\n"
 	"    if ARGV[i+1] ~= '0' then hadd(KEYS[k], f .. names[i], ARGV[i+1]) end\n"
 	"  end\n"
 	"end\n"
-	"redis.call('EXPIRE', KEYS[2], ARGV[11])\n"
-	"if ARGV[7] ~= '' then\n"
-	"  redis.call('HINCRBY', KEYS[3], 'u' .. ARGV[7], 1)\n"
-	"  hadd(KEYS[3], 'us', ARGV[8])\n"
+	"redis.call('EXPIRE', KEYS[2], ARGV[14])\n"
+	"if ARGV[10] ~= '' then\n"
+	"  redis.call('HINCRBY', KEYS[3], 'u' .. ARGV[10], 1)\n"
+	"  hadd(KEYS[3], 'us', ARGV[11])\n"
 	"  redis.call('HINCRBY', KEYS[3], 'uc', 1)\n"
 	"end\n"
-	"redis.call('HINCRBY', KEYS[3], 'o' .. ARGV[9], 1)\n"
-	"hadd(KEYS[3], 'os', ARGV[10])\n"
+	"redis.call('HINCRBY', KEYS[3], 'o' .. ARGV[12], 1)\n"
+	"hadd(KEYS[3], 'os', ARGV[13])\n"
 	"redis.call('HINCRBY', KEYS[3], 'oc', 1)\n"
 	"return 1\n";
 
@@ -574,6 +575,9 @@ static int r_record(struct gw_store *s, int64_t now_ms, const struct stats_key *
 	arg(a, "%lld", limit_clamp(v->completion_tokens, 0, LIMIT_TOKENS_MAX));
 	arg(a, "%lld", limit_clamp(v->cost_pico, 0, LIMIT_PICO_MAX));
 	arg(a, "%lld", limit_clamp(v->unpriced, 0, LIMIT_TOKENS_MAX));
+	arg(a, "%lld", limit_clamp(v->cached_tokens, 0, LIMIT_TOKENS_MAX));
+	arg(a, "%lld", limit_clamp(v->cache_write_tokens, 0, LIMIT_TOKENS_MAX));
+	arg(a, "%lld", limit_clamp(v->reasoning_tokens, 0, LIMIT_TOKENS_MAX));
 	upstream_us = limit_clamp(upstream_us, -1, LIMIT_TOKENS_MAX);
 	overhead_us = limit_clamp(overhead_us, 0, LIMIT_TOKENS_MAX);
 	if (upstream_us >= 0)
@@ -640,6 +644,9 @@ static void fill_row(struct stats_row *row, char what, long long v)
 	case 'c': row->v.completion_tokens = v; break;
 	case '$': row->v.cost_pico = v; break;
 	case 'u': row->v.unpriced = v; break;
+	case 'k': row->v.cached_tokens = v; break;
+	case 'w': row->v.cache_write_tokens = v; break;
+	case 'x': row->v.reasoning_tokens = v; break;
 	}
 }
 

@@ -151,6 +151,11 @@ static void sample_rows(struct stats_row rows[4])
 	rows[1] = row("alice", "chat", "gpt-4o-mini", 429, 1, 0, 0, 0, 0);
 	rows[2] = row("bob", "api", "m", 500, 2, 10, 0, 0, 2);
 	rows[3] = row("alice", "api", "other", 200, 1, 7, 3, 1500000000000LL, 0);
+	/* parts of the prompt tokens read from and written to the cache */
+	rows[0].v.cached_tokens = 60;
+	rows[0].v.cache_write_tokens = 20;
+	rows[3].v.cached_tokens = 2;
+	rows[0].v.reasoning_tokens = 9;
 }
 
 static void test_render_counters(void)
@@ -185,7 +190,14 @@ static void test_render_counters(void)
 	LINE(t, "aigw_tokens_total{consumer=\"bob\",model=\"m\",kind=\"completion\"} 0");
 	LINE(t, "aigw_tokens_total{consumer=\"alice\",model=\"other\",kind=\"prompt\"} 7");
 	LINE(t, "aigw_tokens_total{consumer=\"alice\",model=\"other\",kind=\"completion\"} 3");
-	TU_INT(count_prefix(t, "aigw_tokens_total{"), 6);
+	/* cached and cache_write: parts of prompt, beside it */
+	LINE(t, "aigw_tokens_total{consumer=\"alice\",model=\"gpt-4o-mini\",kind=\"cached\"} 60");
+	LINE(t, "aigw_tokens_total{consumer=\"alice\",model=\"gpt-4o-mini\",kind=\"cache_write\"} "
+		"20");
+	LINE(t, "aigw_tokens_total{consumer=\"alice\",model=\"other\",kind=\"cached\"} 2");
+	LINE(t, "aigw_tokens_total{consumer=\"alice\",model=\"other\",kind=\"cache_write\"} 0");
+	LINE(t, "aigw_tokens_total{consumer=\"bob\",model=\"m\",kind=\"cached\"} 0");
+	TU_INT(count_prefix(t, "aigw_tokens_total{"), 12);
 
 	LINE(t, "# TYPE aigw_cost_usd_total counter");
 	LINE(t, "aigw_cost_usd_total{consumer=\"alice\",model=\"gpt-4o-mini\"} 0.00000285");
@@ -316,7 +328,7 @@ static void test_render_pairs_stay_apart(void)
 	LINE(t, "aigw_tokens_total{consumer=\"a\",model=\"b\\nc\",kind=\"prompt\"} 20");
 	LINE(t, "aigw_cost_usd_total{consumer=\"a\\nb\",model=\"c\"} 0.000001");
 	LINE(t, "aigw_cost_usd_total{consumer=\"a\",model=\"b\\nc\"} 0.000002");
-	TU_INT(count_prefix(t, "aigw_tokens_total{"), 4);
+	TU_INT(count_prefix(t, "aigw_tokens_total{"), 8);
 	dump_on_failure(t, before);
 	buf_free(&out);
 }
@@ -416,6 +428,19 @@ static void test_usage_period(void)
 
 	TOTALS(member(o, "total"), 7, 3, 117, 53, "1.50000285", 2);
 
+	/* cache and reasoning tokens, per consumer, model, row and in total */
+	TU_INT(int_at(member(member(o, "consumers"), "alice"), "cached_tokens"), 62);
+	TU_INT(int_at(member(member(o, "consumers"), "alice"), "cache_write_tokens"), 20);
+	TU_INT(int_at(member(member(o, "consumers"), "bob"), "cached_tokens"), 0);
+	TU_INT(int_at(member(member(o, "models"), "other"), "cached_tokens"), 2);
+	TU_INT(int_at(member(member(o, "models"), "other"), "cache_write_tokens"), 0);
+	TU_INT(int_at(find_row(rs, "alice", "gpt-4o-mini"), "cached_tokens"), 60);
+	TU_INT(int_at(find_row(rs, "alice", "gpt-4o-mini"), "cache_write_tokens"), 20);
+	TU_INT(int_at(find_row(rs, "alice", "gpt-4o-mini"), "reasoning_tokens"), 9);
+	TU_INT(int_at(member(o, "total"), "cached_tokens"), 62);
+	TU_INT(int_at(member(o, "total"), "cache_write_tokens"), 20);
+	TU_INT(int_at(member(o, "total"), "reasoning_tokens"), 9);
+
 	/* The whole text is JSON, and the cost reads back as a number. */
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	back = json_tokener_parse(text);
@@ -443,6 +468,8 @@ static void test_usage_period_empty(void)
 	TU_INT(json_object_object_length(member(o, "models")), 0);
 	TU_INT(json_object_array_length(member(o, "rows")), 0);
 	TOTALS(member(o, "total"), 0, 0, 0, 0, "0.000000", 0);
+	TU_INT(int_at(member(o, "total"), "cached_tokens"), 0);
+	TU_INT(int_at(member(o, "total"), "cache_write_tokens"), 0);
 	json_object_put(o);
 }
 
@@ -523,6 +550,9 @@ static void test_usage_series(void)
 	d1[1] = row("alice", "r2", "emb", 200, 1, 7, 0, 0, 1);
 	d1[2] = row("bob", "r", "gpt", 429, 3, 0, 0, 0, 0);
 	d3[0] = row("bob", "r", "gpt", 200, 1, 1, 1, 2000000000000LL, 0);
+	d1[0].v.cached_tokens = 6;
+	d1[0].v.cache_write_tokens = 2;
+	d1[1].v.cached_tokens = 3;
 	s = usage_series(days, 3);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	TU_INT(json_object_array_length(s), 3);
@@ -532,7 +562,16 @@ static void test_usage_series(void)
 	SERIES(member(member(e, "consumers"), "bob"), NULL, 3, 0, 0, "0.000000");
 	SERIES(member(member(e, "models"), "gpt"), NULL, 5, 10, 5, "0.001500");
 	SERIES(member(member(e, "models"), "emb"), NULL, 1, 7, 0, "0.000000");
+	/* cache tokens: parts of prompt_tokens, not added to total_tokens */
+	TU_INT(int_at(e, "cached_tokens"), 9);
+	TU_INT(int_at(e, "cache_write_tokens"), 2);
+	TU_INT(int_at(member(member(e, "consumers"), "alice"), "cached_tokens"), 9);
+	TU_INT(int_at(member(member(e, "models"), "gpt"), "cached_tokens"), 6);
+	TU_INT(int_at(member(member(e, "models"), "gpt"), "cache_write_tokens"), 2);
+	TU_INT(int_at(member(member(e, "consumers"), "bob"), "cached_tokens"), 0);
 	e = json_object_array_get_idx(s, 1);
+	TU_INT(int_at(e, "cached_tokens"), 0);
+	TU_INT(int_at(e, "cache_write_tokens"), 0);
 	SERIES(e, "2025-12-02", 0, 0, 0, "0.000000");
 	TU_INT(json_object_object_length(member(e, "consumers")), 0);
 	TU_INT(json_object_object_length(member(e, "models")), 0);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "gw.h"
+#include "limit.h"
 #include "policy.h"
 #include "stats.h"
 #include "suites.h"
@@ -58,7 +59,11 @@ static struct stats_key key(const char *consumer, const char *route, const char 
 static struct stats_values vals(int64_t requests, int64_t prompt, int64_t completion,
 				int64_t cost, int64_t unpriced)
 {
-	struct stats_values v = { requests, prompt, completion, cost, unpriced };
+	struct stats_values v = { .requests = requests,
+				  .prompt_tokens = prompt,
+				  .completion_tokens = completion,
+				  .cost_pico = cost,
+				  .unpriced = unpriced };
 	return v;
 }
 
@@ -92,6 +97,9 @@ static struct sums read_table(const char *dir, const char *name, const struct st
 		s.v.completion_tokens += rows[i].v.completion_tokens;
 		s.v.cost_pico += rows[i].v.cost_pico;
 		s.v.unpriced += rows[i].v.unpriced;
+		s.v.cached_tokens += rows[i].v.cached_tokens;
+		s.v.cache_write_tokens += rows[i].v.cache_write_tokens;
+		s.v.reasoning_tokens += rows[i].v.reasoning_tokens;
 	}
 	free(rows);
 	return s;
@@ -140,7 +148,7 @@ static void test_record_and_read(void)
 		CU_ASSERT_EQUAL(stats_record(&s, DAY0 + 1000 * i, &a, &va, 1000, 10, &rebuilt), 0);
 		CU_ASSERT_FALSE(rebuilt);
 	}
-	CU_ASSERT_EQUAL(stats_record(&s, DAY0 + 5000, &b, &(struct stats_values){ 1, 7, 0, 0, 1 },
+	CU_ASSERT_EQUAL(stats_record(&s, DAY0 + 5000, &b, &(struct stats_values){ 1, 7, 0, 0, 1, 0, 0, 0 },
 				     -1, 10, &rebuilt),
 			0);
 	CU_ASSERT_EQUAL(stats_record(&s, DAY0 + DAY_MS + 1, &a, &va, 1000, 10, &rebuilt), 0);
@@ -487,9 +495,10 @@ static void test_damaged_files(void)
 				TU_INT(t.v.requests, 2); /* started anew */
 				TU_INT(other.v.requests, 5); /* the other table was not touched */
 			}
-			if (strcmp(how[i], "short") == 0 || strcmp(how[i], "long") == 0) {
+			{
+				/* kept for a look, never zeroed in place */
 				char *aside = gw_asprintf("%s.damaged", path);
-				CU_ASSERT_EQUAL(access(aside, F_OK), 0); /* kept for a look */
+				CU_ASSERT_EQUAL(access(aside, F_OK), 0);
 				free(aside);
 			}
 			free(path);
@@ -497,6 +506,101 @@ static void test_damaged_files(void)
 		}
 	}
 	free(today);
+}
+
+/* Cache and reasoning tokens are summed like the others, bounded the same. */
+static void test_cache_tokens(void)
+{
+	char *dir = subdir("cache");
+	char *today = day_file(DAY0);
+	struct stats_store s;
+	struct stats_key k = key("c", "r", "m", 200);
+	struct stats_values v = vals(1, 100, 10, 0, 0);
+	bool rebuilt;
+	struct sums t;
+
+	v.cached_tokens = 60;
+	v.cache_write_tokens = 30;
+	v.reasoning_tokens = 4;
+	stats_store_init(&s, dir);
+	CU_ASSERT_EQUAL(stats_record(&s, DAY0, &k, &v, 1, 1, &rebuilt), 0);
+	CU_ASSERT_EQUAL(stats_record(&s, DAY0 + 1, &k, &v, 1, 1, &rebuilt), 0);
+	v.cached_tokens = -7; /* hostile: not subtracted */
+	v.cache_write_tokens = INT64_MAX;
+	v.reasoning_tokens = 0;
+	CU_ASSERT_EQUAL(stats_record(&s, DAY0 + 2, &k, &v, 1, 1, &rebuilt), 0);
+	stats_store_close(&s);
+	t = read_table(dir, today, NULL);
+	TU_INT(t.v.requests, 3);
+	TU_INT(t.v.cached_tokens, 120);
+	TU_INT(t.v.cache_write_tokens, 60 + LIMIT_TOKENS_MAX);
+	TU_INT(t.v.reasoning_tokens, 8);
+	TU_INT(read_table(dir, "total", NULL).v.cached_tokens, 120);
+	free(today);
+	free(dir);
+}
+
+/* The first format's rows (five counters, version 1): the layout a table
+ * of an older binary has. */
+struct v1_row {
+	struct stats_key key;
+	uint32_t used, pad;
+	int64_t v[5];
+};
+
+/* A table of an older format (version 1, of its own size) is refused by
+ * readers and moved aside by the first writer, which starts anew; the same
+ * for one of this size with another version: never zeroed in place. */
+static void test_old_format_set_aside(void)
+{
+	for (int same_size = 0; same_size < 2; same_size++) {
+		char *dir = subdir(same_size ? "oldfmt-same" : "oldfmt");
+		char *path = tu_path(dir, "total"), *aside = gw_asprintf("%s.damaged", path);
+		size_t size = same_size ? sizeof(struct stats_header) +
+						  STATS_CAPACITY * sizeof(struct stats_row)
+					: sizeof(struct stats_header) +
+						  STATS_CAPACITY * sizeof(struct v1_row);
+		char *img = gw_calloc(1, size);
+		struct stats_header *h = (struct stats_header *)img;
+		struct stats_key k = key("c", "r", "m", 200);
+		struct v1_row *r = (struct v1_row *)(h + 1);
+		struct stats_values v = vals(1, 5, 5, 5, 0);
+		struct stats_store s;
+		bool rebuilt = false;
+		struct sums t;
+
+		if (!same_size) /* the old format has a size of its own */
+			CU_ASSERT_NOT_EQUAL(size, sizeof(struct stats_header) +
+							  STATS_CAPACITY * sizeof(struct stats_row));
+		h->magic = 0x53574741u;
+		h->version = 1;
+		h->capacity = STATS_CAPACITY;
+		h->n_rows = 1;
+		r->key = k;
+		r->used = 1;
+		r->v[0] = 1000; /* a thousand old requests */
+		CU_ASSERT_EQUAL_FATAL(tu_write(path, img, size), 0);
+		free(img);
+		CU_ASSERT_FALSE(read_table(dir, "total", NULL).ok);
+
+		stats_store_init(&s, dir);
+		CU_ASSERT_EQUAL(stats_record(&s, DAY0, &k, &v, 1, 1, &rebuilt), 0);
+		CU_ASSERT_TRUE(rebuilt);
+		CU_ASSERT_EQUAL(stats_record(&s, DAY0, &k, &v, 1, 1, &rebuilt), 0);
+		CU_ASSERT_FALSE(rebuilt);
+		stats_store_close(&s);
+		t = read_table(dir, "total", NULL);
+		CU_ASSERT_TRUE(t.ok);
+		TU_INT(t.v.requests, 2);
+		{
+			struct stat sb;
+			CU_ASSERT_EQUAL(stat(aside, &sb), 0); /* the old table, untouched */
+			TU_INT(sb.st_size, size);
+		}
+		free(aside);
+		free(path);
+		free(dir);
+	}
 }
 
 /* An empty file (a writer died before sizing it) is simply started. */
@@ -645,6 +749,8 @@ void suite_stats(void)
 		{ "6 processes x 500 requests, exact", test_exact_across_processes, false },
 		{ "writers making the state dir at once", test_dir_made_at_once, false },
 		{ "damaged tables set aside or rebuilt", test_damaged_files, false },
+		{ "cache and reasoning tokens summed", test_cache_tokens, false },
+		{ "a table of an older format set aside", test_old_format_set_aside, false },
 		{ "an empty table file is started, not reported", test_empty_file_is_new, false },
 		{ "unusable state dir: an error", test_unwritable_dir, false },
 		{ "a full table counts in the \"other\" row", test_full_table_overflow_row, false },

@@ -240,8 +240,9 @@ static void case_hostile_numbers(void)
 
 	/* the usage totals saturate instead of wrapping */
 	struct stats_key k = { .consumer = "eve", .route = "r", .model = "m", .status = 200 };
-	struct stats_values big = { INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX };
-	struct stats_values neg = { -5, INT64_MIN, -1, INT64_MIN, -1 };
+	struct stats_values big = { INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX,
+				     INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX };
+	struct stats_values neg = { -5, INT64_MIN, -1, INT64_MIN, -1, INT64_MIN, -1, INT64_MIN };
 	struct stats_row *rows;
 	size_t n;
 	for (int i = 0; i < 6; i++)
@@ -251,6 +252,9 @@ static void case_hostile_numbers(void)
 	TU_INT(n, 1);
 	if (n == 1) {
 		TU_INT(rows[0].v.prompt_tokens, 6 * LIMIT_TOKENS_MAX);
+		TU_INT(rows[0].v.cached_tokens, 6 * LIMIT_TOKENS_MAX);
+		TU_INT(rows[0].v.cache_write_tokens, 6 * LIMIT_TOKENS_MAX);
+		TU_INT(rows[0].v.reasoning_tokens, 6 * LIMIT_TOKENS_MAX);
 		CU_ASSERT(rows[0].v.cost_pico > 0 && rows[0].v.cost_pico <= LIMIT_SUM_MAX);
 	}
 	free(rows);
@@ -262,8 +266,8 @@ static void case_record_rows(void)
 	struct gw_store *s = open_store();
 	struct stats_key a = { .consumer = "alice", .route = "chat", .model = "m1", .status = 200 };
 	struct stats_key b = { .consumer = "bob", .route = "chat", .model = "m2", .status = 429 };
-	struct stats_values va = { 1, 10, 20, 300, 0 };
-	struct stats_values vb = { 1, 0, 0, 0, 1 };
+	struct stats_values va = { 1, 10, 20, 300, 0, 6, 3, 5 };
+	struct stats_values vb = { 1, 0, 0, 0, 1, 0, 0, 0 };
 	struct stats_row *rows;
 	struct stats_header h;
 	char day[32];
@@ -280,10 +284,14 @@ static void case_record_rows(void)
 			TU_INT(rows[i].v.requests, 3);
 			TU_INT(rows[i].v.completion_tokens, 60);
 			TU_INT(rows[i].v.cost_pico, 900);
+			TU_INT(rows[i].v.cached_tokens, 18);
+			TU_INT(rows[i].v.cache_write_tokens, 9);
+			TU_INT(rows[i].v.reasoning_tokens, 15);
 			TU_INT(rows[i].key.status, 200);
 		} else {
 			TU_STR(rows[i].key.consumer, "bob");
 			TU_INT(rows[i].v.unpriced, 1);
+			TU_INT(rows[i].v.cached_tokens, 0);
 			TU_INT(rows[i].key.status, 429);
 		}
 	}
@@ -501,7 +509,7 @@ static void case_truncated_totals(void)
 {
 	struct gw_store *s = open_store();
 	struct stats_key k = { .consumer = "a", .route = "r", .model = "m", .status = 200 };
-	struct stats_values one = { 1, 1, 1, 1, 0 };
+	struct stats_values one = { 1, 1, 1, 1, 0, 0, 0, 0 };
 	char *path, *aside;
 	int64_t now = now_ms();
 
@@ -528,7 +536,7 @@ static void case_deleted_totals(void)
 {
 	struct gw_store *s = open_store();
 	struct stats_key k = { .consumer = "a", .route = "r", .model = "m", .status = 200 };
-	struct stats_values one = { 1, 1, 1, 1, 0 };
+	struct stats_values one = { 1, 1, 1, 1, 0, 0, 0, 0 };
 	struct stats_row *rows;
 	char day[32], *path, *daypath;
 	size_t n;
