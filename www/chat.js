@@ -1,16 +1,36 @@
-// chat.js: a small chat with an OpenAI-mode route of the gateway. Sends
-// POST <base>/chat/completions with "stream": true and shows the answer as
-// its Server-Sent Events arrive. The key lives in sessionStorage only.
+// chat.js: a small chat with a route of the gateway, in either API: an
+// OpenAI-mode route (POST <base>/chat/completions, the key as a Bearer
+// token) or an Anthropic-mode one (POST <base>/v1/messages, the key in
+// x-api-key, anthropic-version 2023-06-01). Both are sent with "stream": true
+// and the answer is shown as its Server-Sent Events arrive. The key lives in
+// sessionStorage only.
 "use strict";
 
 (function () {
 	const KEY_ITEM = "aigw.chatKey";
 	const BASE_ITEM = "aigw.chatBase";
 	const MODEL_ITEM = "aigw.chatModel";
+	const MODE_ITEM = "aigw.chatMode";
+	const ANTHROPIC_VERSION = "2023-06-01";
+	const ANTHROPIC_MAX_TOKENS = 1024;   // Anthropic's API requires one
+	// What differs between the two APIs.
+	const MODES = {
+		openai: {
+			base: "/v1", model: "gpt-4o-mini", chat: "/chat/completions", models: "/models",
+			hint: "The path of a route with mode = openai, such as /v1.",
+		},
+		anthropic: {
+			base: "/anthropic", model: "claude-sonnet-4-5", chat: "/v1/messages",
+			models: "/v1/models",
+			hint: "The path of a route with mode = anthropic, such as /anthropic.",
+		},
+	};
 
 	const $ = (id) => document.getElementById(id);
 	const settings = $("settings");
 	const baseInput = $("base");
+	const baseHint = $("base-hint");
+	const modeSelect = $("mode");
 	const keyInput = $("key");
 	const modelSelect = $("model-select");
 	const modelInput = $("model-input");
@@ -65,7 +85,20 @@
 		errorEl.replaceChildren();
 	}
 
-	// The gateway's (and OpenAI's) errors: {"error": {"message", "code", ...}}.
+	function mode() {
+		return MODES[modeSelect.value] ? modeSelect.value : "openai";
+	}
+
+	// The headers that carry the key in the chosen API.
+	function authHeaders(key) {
+		if (mode() === "anthropic")
+			return { "x-api-key": key, "anthropic-version": ANTHROPIC_VERSION };
+		return { "Authorization": "Bearer " + key };
+	}
+
+	// The gateway's errors in either API's shape: OpenAI's {"error":
+	// {"message", "code", ...}} and Anthropic's {"type": "error", "error":
+	// {"type", "message"}}.
 	async function errorOf(res) {
 		let message = "";
 		let code = "";
@@ -118,14 +151,14 @@
 		const key = keyInput.value;
 		// Typing a key and pressing the button fires "change", then "submit":
 		// ask once.
-		const what = baseInput.value.trim() + "\n" + key;
+		const what = mode() + "\n" + baseInput.value.trim() + "\n" + key;
 		if (what === modelsAsked.what && Date.now() - modelsAsked.at < 1000)
 			return;
 		modelsAsked = { what, at: Date.now() };
 		const mine = ++modelsRequest;
 		let url;
 		try {
-			url = apiUrl("/models");
+			url = apiUrl(MODES[mode()].models);
 		} catch (e) {
 			useTextModel(e.message);
 			return;
@@ -138,7 +171,7 @@
 		let why;
 		try {
 			const res = await fetch(url, {
-				headers: { "Authorization": "Bearer " + key, "Accept": "application/json" },
+				headers: { ...authHeaders(key), "Accept": "application/json" },
 				cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer",
 			});
 			if (mine !== modelsRequest)
@@ -247,6 +280,66 @@
 		}
 	}
 
+	// One chunk of an OpenAI chat.completion.chunk stream.
+	function openaiEvent(chunk, seen) {
+		if (chunk.error) {
+			seen.fail(String(chunk.error.message || ""));
+			return;
+		}
+		if (chunk.usage) {
+			const d = chunk.usage.prompt_tokens_details;
+			seen.usage({ ...chunk.usage, cached_tokens: d && Number(d.cached_tokens) || 0 });
+		}
+		for (const c of (Array.isArray(chunk.choices) ? chunk.choices : [])) {
+			const piece = c && c.delta && typeof c.delta.content === "string" ?
+				c.delta.content : (c && typeof c.text === "string" ? c.text : "");
+			if (piece)
+				seen.add(piece);
+		}
+	}
+
+	// Anthropic's usage as the page shows it: tokens in are the input, the
+	// cache reads and the cache writes (as the gateway counts them); a
+	// message_delta's usage carries the output so far.
+	function anthropicUsage(u, before) {
+		if (!u || typeof u !== "object")
+			return before;
+		const n = (v) => Number(v) || 0;
+		const was = before || { prompt_tokens: 0, completion_tokens: 0, cached_tokens: 0 };
+		const hasIn = "input_tokens" in u || "cache_read_input_tokens" in u;
+		return {
+			prompt_tokens: hasIn ? n(u.input_tokens) + n(u.cache_read_input_tokens) +
+				n(u.cache_creation_input_tokens) : was.prompt_tokens,
+			cached_tokens: hasIn ? n(u.cache_read_input_tokens) : was.cached_tokens,
+			completion_tokens: "output_tokens" in u ? n(u.output_tokens) : was.completion_tokens,
+		};
+	}
+
+	// One event of an Anthropic Messages stream: message_start,
+	// content_block_delta (text_delta), message_delta, message_stop, error.
+	function anthropicEvent(ev, seen) {
+		switch (ev.type) {
+		case "message_start":
+			seen.sofar = anthropicUsage(ev.message && ev.message.usage, null);
+			seen.usage(seen.sofar);
+			break;
+		case "content_block_delta":
+			if (ev.delta && ev.delta.type === "text_delta" && typeof ev.delta.text === "string")
+				seen.add(ev.delta.text);
+			break;
+		case "message_delta":
+			seen.sofar = anthropicUsage(ev.usage, seen.sofar);
+			seen.usage(seen.sofar);
+			break;
+		case "message_stop":
+			seen.ended = true;
+			break;
+		case "error":
+			seen.fail(String(ev.error && ev.error.message || ""));
+			break;
+		}
+	}
+
 	function setBusy(busy) {
 		sendButton.disabled = busy;
 		stopButton.disabled = !busy;
@@ -259,7 +352,7 @@
 		const model = currentModel();
 		let url;
 		try {
-			url = apiUrl("/chat/completions");
+			url = apiUrl(MODES[mode()].chat);
 		} catch (e) {
 			showError("Check the route base path.", e.message);
 			return;
@@ -274,6 +367,7 @@
 			return;
 		}
 		const messages = history.concat([{ role: "user", content: prompt }]);
+		const anthropic = mode() === "anthropic";
 		const mine = conversation;
 		const userBubble = bubble("user", "You", prompt);
 		const answer = bubble("assistant", model, "");
@@ -292,18 +386,33 @@
 		let state = "done";
 		let failure = null;
 		let requestId = "";
+		// What an event adds: the text, the usage, an error; true at the end.
+		const onEvent = anthropic ? anthropicEvent : openaiEvent;
+		const add = (piece) => {
+			content += piece;
+			textNode.appendData(piece);
+		};
+		const seen = {
+			add,
+			usage: (u) => { usage = u; },
+			fail: (message) => {
+				failure = { title: "The answer stopped with an error.",
+					detail: "The gateway said: \u201c" + message + "\u201d" };
+			},
+			ended: false,   // Anthropic's message_stop came
+			sofar: null,    // Anthropic's usage so far
+		};
 		try {
 			const res = await fetch(url, {
 				method: "POST",
 				headers: {
-					"Authorization": "Bearer " + key,
+					...authHeaders(key),
 					"Content-Type": "application/json",
 					"Accept": "text/event-stream, application/json",
 				},
-				body: JSON.stringify({
-					model, messages, stream: true,
-					stream_options: { include_usage: true },
-				}),
+				body: JSON.stringify(anthropic ?
+					{ model, max_tokens: ANTHROPIC_MAX_TOKENS, messages, stream: true } :
+					{ model, messages, stream: true, stream_options: { include_usage: true } }),
 				cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer",
 				signal: controller.signal,
 			});
@@ -319,31 +428,25 @@
 					} catch (e) {
 						return;         // not JSON: skip the event
 					}
-					if (chunk && chunk.error) {
-						failure = { title: "The answer stopped with an error.",
-							detail: "The gateway said: \u201c" + String(chunk.error.message || "") + "\u201d" };
-						return;
-					}
-					if (chunk && chunk.usage)
-						usage = chunk.usage;
-					for (const c of (chunk && Array.isArray(chunk.choices) ? chunk.choices : [])) {
-						const piece = c && c.delta && typeof c.delta.content === "string" ?
-							c.delta.content : (c && typeof c.text === "string" ? c.text : "");
-						if (piece) {
-							content += piece;
-							textNode.appendData(piece);
-						}
-					}
+					if (chunk && typeof chunk === "object")
+						onEvent(chunk, seen);
 				});
-				if (!finished && !failure)
+				// OpenAI's stream ends with [DONE], Anthropic's with message_stop.
+				if (!(anthropic ? seen.ended : finished) && !failure)
 					state = "cut";
 			} else {
-				// Not streamed after all: a plain chat.completion.
+				// Not streamed after all: one JSON answer.
 				const j = await res.json();
-				const c = j && Array.isArray(j.choices) && j.choices[0];
-				content = c && c.message && typeof c.message.content === "string" ? c.message.content : "";
-				textNode.appendData(content);
-				usage = j && j.usage;
+				if (anthropic) {
+					for (const b of (j && Array.isArray(j.content) ? j.content : []))
+						if (b && b.type === "text" && typeof b.text === "string")
+							add(b.text);
+					usage = anthropicUsage(j && j.usage, null);
+				} else {
+					const c = j && Array.isArray(j.choices) && j.choices[0];
+					add(c && c.message && typeof c.message.content === "string" ? c.message.content : "");
+					usage = j && j.usage;
+				}
 			}
 		} catch (e) {
 			if (e.name === "AbortError")
@@ -380,7 +483,9 @@
 		else if (state === "cut")
 			meta.push("the answer was cut short");
 		if (usage)
-			meta.push(usage.prompt_tokens + " tokens in, " + usage.completion_tokens + " out");
+			meta.push(usage.prompt_tokens + " tokens in" +
+				(usage.cached_tokens ? " (" + usage.cached_tokens + " from the cache)" : "") +
+				", " + usage.completion_tokens + " out");
 		if (requestId)
 			meta.push("request " + requestId);
 		if (meta.length > 0)
@@ -400,6 +505,27 @@
 			sessionStorage.setItem(KEY_ITEM, keyInput.value);
 		else
 			sessionStorage.removeItem(KEY_ITEM);
+		listModels();
+	});
+	// A new API: the other API's default path and model follow; what the
+	// user typed stays.
+	function modeChanged() {
+		const m = MODES[mode()];
+		for (const other of Object.values(MODES)) {
+			if (other === m)
+				continue;
+			if (baseInput.value.trim() === other.base)
+				baseInput.value = m.base;
+			if (modelInput.value.trim() === other.model)
+				modelInput.value = m.model;
+		}
+		baseHint.textContent = m.hint;
+		sessionStorage.setItem(MODE_ITEM, mode());
+		sessionStorage.setItem(BASE_ITEM, baseInput.value.trim());
+	}
+	modeSelect.addEventListener("change", () => {
+		useTextModel(keyInput.value ? "Listing the models\u2026" : "Enter your key to list the models.");
+		modeChanged();
 		listModels();
 	});
 	baseInput.addEventListener("change", () => {
@@ -442,6 +568,10 @@
 		promptInput.focus();
 	});
 
+	const savedMode = sessionStorage.getItem(MODE_ITEM);
+	if (savedMode && MODES[savedMode])
+		modeSelect.value = savedMode;
+	baseHint.textContent = MODES[mode()].hint;
 	const savedBase = sessionStorage.getItem(BASE_ITEM);
 	if (savedBase)
 		baseInput.value = savedBase;

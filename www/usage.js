@@ -1,6 +1,6 @@
 // usage.js: the usage dashboard. Reads <base>/_aigw/usage with the admin key
-// (Authorization: Bearer) and draws calls per consumer, tokens and cost per
-// model, and the consumer and model rows, for today, this month or a range.
+// (Authorization: Bearer) and draws calls per consumer, tokens (with the
+// cache reads and writes among the tokens in) and cost per model, and the consumer and model rows, for today, this month or a range.
 // The key lives in sessionStorage only: never in the URL, and gone when the
 // tab closes.
 "use strict";
@@ -242,6 +242,8 @@
 		$("total-requests").textContent = fmtInt(t.requests);
 		$("total-errors").textContent = fmtInt(t.errors);
 		$("total-prompt").textContent = fmtInt(t.prompt_tokens);
+		$("total-cached").textContent = fmtInt(t.cached_tokens);
+		$("total-cache-write").textContent = fmtInt(t.cache_write_tokens);
 		$("total-completion").textContent = fmtInt(t.completion_tokens);
 		$("total-cost").textContent = fmtUsd(t.cost_usd);
 		const unpriced = Number(t.unpriced_requests) || 0;
@@ -328,7 +330,7 @@
 			Math.max(m, (Number(v.prompt_tokens) || 0) + (Number(v.completion_tokens) || 0)), 0);
 		if (entries.length === 0) {
 			const tr = el("tr");
-			tr.append(el("td", { colspan: "6", class: "empty" }, "No calls in this period."));
+			tr.append(el("td", { colspan: "8", class: "empty" }, "No calls in this period."));
 			body.append(tr);
 			return;
 		}
@@ -339,6 +341,8 @@
 			tr.append(el("th", { scope: "row" }, modelLabel(name)),
 				el("td", { class: "num" }, fmtInt(v.requests)),
 				el("td", { class: "num" }, fmtInt(pin)),
+				el("td", { class: "num cached" }, fmtInt(v.cached_tokens)),
+				el("td", { class: "num cache-write" }, fmtInt(v.cache_write_tokens)),
 				el("td", { class: "num" }, fmtInt(pout)));
 			const barCell = el("td");
 			const bar = el("div", { class: "bar", "aria-hidden": "true" });
@@ -363,7 +367,7 @@
 			String(a.model).localeCompare(String(b.model)));
 		if (sorted.length === 0) {
 			const tr = el("tr");
-			tr.append(el("td", { colspan: "7", class: "empty" }, "No calls in this period."));
+			tr.append(el("td", { colspan: "9", class: "empty" }, "No calls in this period."));
 			body.append(tr);
 			return;
 		}
@@ -371,6 +375,8 @@
 			el("td", { class: "num" }, fmtInt(r.requests)),
 			el("td", { class: "num" }, fmtInt(r.errors)),
 			el("td", { class: "num" }, fmtInt(r.prompt_tokens)),
+			el("td", { class: "num cached" }, fmtInt(r.cached_tokens)),
+			el("td", { class: "num cache-write" }, fmtInt(r.cache_write_tokens)),
 			el("td", { class: "num" }, fmtInt(r.completion_tokens)),
 			el("td", { class: "num" }, fmtUsd(r.cost_usd)),
 		];
@@ -379,6 +385,8 @@
 				"data-consumer": String(r.consumer), "data-model": String(r.model),
 				"data-requests": String(Number(r.requests) || 0),
 				"data-errors": String(Number(r.errors) || 0),
+				"data-cached": String(Number(r.cached_tokens) || 0),
+				"data-cache-write": String(Number(r.cache_write_tokens) || 0),
 			});
 			tr.append(el("th", { scope: "row" }, consumerLabel(String(r.consumer))),
 				el("td", {}, modelLabel(String(r.model))), ...cells(r));
