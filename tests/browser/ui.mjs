@@ -8,6 +8,9 @@
 //   ADMIN_KEY    the policy's admin_key
 //   KEY1         consumer1's key
 //   PROMPT       the chat message to send
+//   ANTHROPIC_BASE, ANTHROPIC_MODEL, ANTHROPIC_PROMPT
+//                the anthropic route's path, a model and a message for the
+//                chat page in Anthropic mode
 //   PROFILE      a fresh directory for Chromium's profile
 //   SHOTS        where the screenshots go
 //   OUT          the JSON file to write
@@ -33,6 +36,9 @@ const BASE = env("BASE");
 const ADMIN_KEY = env("ADMIN_KEY");
 const KEY1 = env("KEY1");
 const PROMPT = env("PROMPT");
+const ANTHROPIC_BASE = env("ANTHROPIC_BASE");
+const ANTHROPIC_MODEL = env("ANTHROPIC_MODEL");
+const ANTHROPIC_PROMPT = env("ANTHROPIC_PROMPT");
 const PROFILE = env("PROFILE");
 const SHOTS = env("SHOTS");
 const OUT = env("OUT");
@@ -72,13 +78,20 @@ async function usageView(page) {
 			legend: q("#pie-legend li").map((li) => li.textContent.replace(/\s+/g, " ").trim()),
 			models: q("#models tbody tr").map((tr) =>
 				Array.from(tr.cells).map((c) => c.textContent.trim())),
+			model_headers: q("#models thead th").map((th) => th.textContent.trim()),
 			rows: q("#rows tbody tr").map((tr) => ({
 				consumer: tr.getAttribute("data-consumer"),
 				model: tr.getAttribute("data-model"),
 				requests: Number(tr.getAttribute("data-requests")),
 				errors: Number(tr.getAttribute("data-errors")),
+				// what the cells show, digits only
+				cached: Number(tr.querySelector(".cached").textContent.replace(/\D/g, "")),
+				cache_write: Number(tr.querySelector(".cache-write").textContent.replace(/\D/g, "")),
 				cells: Array.from(tr.cells).map((c) => c.textContent.trim()),
 			})),
+			total_cached: document.getElementById("total-cached").textContent.replace(/\D/g, ""),
+			total_cache_write: document.getElementById("total-cache-write").textContent
+				.replace(/\D/g, ""),
 			total_requests: document.getElementById("total-requests").textContent,
 			total_cost: document.getElementById("total-cost").textContent,
 		};
@@ -91,6 +104,22 @@ async function unlabelled(page) {
 		.filter((e) => !e.hidden && e.type !== "hidden" && e.labels.length === 0 &&
 			!e.getAttribute("aria-label") && !e.closest("label"))
 		.map((e) => e.id || e.name || e.tagName));
+}
+
+// Records every state the last answer's text goes through, with the time,
+// in window.__seen.
+async function watchAnswer(page) {
+	await page.evaluate(() => {
+		window.__seen = [];
+		const t = document.getElementById("transcript");
+		new MutationObserver(() => {
+			const a = t.querySelector(".msg.assistant:last-child .text");
+			const text = a ? a.textContent : "";
+			const seen = window.__seen;
+			if (text && (seen.length === 0 || seen[seen.length - 1].text !== text))
+				seen.push({ text, at: performance.now() });
+		}).observe(t, { subtree: true, childList: true, characterData: true });
+	});
 }
 
 async function waitReport(page, period) {
@@ -245,6 +274,59 @@ async function main() {
 		result.chat_prompt_kept = await page.inputValue("#prompt");
 		result.chat_bubbles_after_error = await page.$$eval(".msg", (ms) => ms.length);
 		await shot(page, "chat-wrong-key");
+
+		// ---- chat in Anthropic mode ----
+		step = "chat (anthropic): mode and key";
+		await page.click("#clear");
+		await page.selectOption("#mode", "anthropic");
+		result.anthropic_base = await page.inputValue("#base");
+		if (result.anthropic_base !== ANTHROPIC_BASE)
+			await page.fill("#base", ANTHROPIC_BASE);
+		await page.fill("#key", KEY1);
+		await page.press("#key", "Tab");
+		await page.waitForFunction((m) => {
+			const s = document.getElementById("model-select");
+			return !s.hidden && Array.from(s.options).some((o) => o.value === m);
+		}, ANTHROPIC_MODEL);
+		await page.selectOption("#model-select", ANTHROPIC_MODEL);
+		step = "chat (anthropic): streamed answer";
+		const sent = [];
+		const onRequest = (r) => {
+			if (r.method() === "POST" && r.url().endsWith(ANTHROPIC_BASE + "/v1/messages"))
+				sent.push(r);
+		};
+		page.on("request", onRequest);
+		await watchAnswer(page);
+		await page.fill("#prompt", ANTHROPIC_PROMPT);
+		await page.press("#prompt", "Enter");
+		await page.waitForSelector(".msg.assistant[data-state=done]");
+		page.off("request", onRequest);
+		result.anthropic_answer = (await page.textContent(".msg.assistant .text")).trim();
+		result.anthropic_meta = ((await page.textContent(".msg.assistant .meta")) || "").trim();
+		result.anthropic_seen = await page.evaluate(() => window.__seen);
+		result.anthropic_error_hidden = await page.isHidden("#error");
+		if (sent.length > 0) {
+			const h = sent[0].headers();
+			let body = {};
+			try {
+				body = JSON.parse(sent[0].postData() || "{}");
+			} catch (e) {
+				// recorded as not streamed
+			}
+			result.anthropic_request = [h["x-api-key"] === KEY1, h["anthropic-version"] || null,
+				body.stream === true, "authorization" in h];
+		}
+		await shot(page, "chat-anthropic");
+
+		step = "chat (anthropic): wrong key";
+		await page.fill("#key", "not-a-consumer-key");
+		await page.press("#key", "Tab");
+		await page.waitForSelector("#model-input:not([hidden])");
+		await page.fill("#prompt", "this one is refused too");
+		await page.click("#send");
+		await page.waitForSelector("#error:not([hidden])");
+		result.anthropic_wrong_key_error = (await page.textContent("#error")).trim();
+		await shot(page, "chat-anthropic-wrong-key");
 
 		// ---- usage again: the page (key from this tab) against the API ----
 		step = "usage after the chat";

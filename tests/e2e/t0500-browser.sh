@@ -13,6 +13,11 @@
 #   * the admin key is in sessionStorage only, in no URL;
 #   * index.html: lists the models, streams an answer ("echo: ...") that
 #     grows event by event, and shows the gateway's error for a wrong key;
+#     switched to Anthropic messages on the anthropic route /anthropic, it
+#     streams the stub's answer from Anthropic's events and shows the
+#     gateway's Anthropic-shaped error for a wrong key;
+#   * usage.html after the chats: the cache reads and writes of the
+#     anthropic call, in the cards and the rows, are /_aigw/usage's;
 #   * the page asks nothing of any other server, logs no errors, and every
 #     form control has a label;
 #   * lighttpd's access log names consumer1 for the browser's requests.
@@ -66,7 +71,10 @@ KEY2=sk-aigw-ui-consumer2-91e0b6
 PROMPT="Stream me a short greeting"
 
 # The stub pauses between streamed events, so that the answer visibly grows.
-start_stub --stream-interval-ms 150
+start_stub --stream-interval-ms 150 --cached-tokens 30 --cache-write-tokens 12
+ROOT_URL=http://127.0.0.1:$STUB_PORT
+ANTHROPIC_PROMPT="Say hello the Anthropic way"
+CLAUDE=claude-sonnet-4-5-20250929
 mkdir -p "$T/state" "$T/log"
 _www_data "$T/state" "$T/log"
 cat >"$T/aigw.ini" <<EOF
@@ -81,6 +89,11 @@ api_key    = sk-upstream-secret-key
 model      = gpt-4o-mini
 timeout_ms = 10000
 
+[upstream claude]
+url     = $ROOT_URL
+api     = anthropic
+api_key = sk-ant-upstream-secret-key
+
 [consumer consumer1]
 credential = $KEY1
 
@@ -93,9 +106,21 @@ mode     = openai
 upstream = openai
 allow    = consumer1, consumer2
 
+[route anthropic]
+path     = /anthropic
+mode     = anthropic
+upstream = claude
+allow    = consumer1
+
 [model gpt-4o-mini]
 input_per_1m  = 0.15
 output_per_1m = 0.60
+
+[model $CLAUDE]
+input_per_1m        = 3
+output_per_1m       = 15
+cached_input_per_1m = 0.3
+cache_write_per_1m  = 3.75
 EOF
 chmod 0644 "$T/aigw.ini"
 if [ -x "$AIGWCTL" ]; then
@@ -146,7 +171,8 @@ expect_eq "/_aigw/usage: the total is what the stub received" "$stub_seen" \
 mkdir -p "$T/shots" "$T/profile"
 t0=$(date +%s%3N)
 start_bg browser env GW_URL="$GW_URL" BASE=/v1 ADMIN_KEY="$ADMIN_KEY" \
-	KEY1="$KEY1" PROMPT="$PROMPT" PROFILE="$T/profile" SHOTS="$T/shots" \
+	KEY1="$KEY1" PROMPT="$PROMPT" ANTHROPIC_PROMPT="$ANTHROPIC_PROMPT" \
+	ANTHROPIC_BASE=/anthropic ANTHROPIC_MODEL="$CLAUDE" PROFILE="$T/profile" SHOTS="$T/shots" \
 	OUT="$T/ui.json" CHROMIUM="$CHROMIUM" \
 	timeout 180 node "$BROWSER_DIR/ui.mjs"
 browser_pid=$BG_PID
@@ -237,6 +263,48 @@ expect_contains "chat: wrong key: ... with the gateway's message" \
 expect_eq "chat: wrong key: the prompt is given back" "this one is refused" \
 	"$(ui 'j["chat_prompt_kept"]')"
 
+# -- index.html in Anthropic mode
+expect_eq "chat (anthropic): the base path follows the API" /anthropic \
+	"$(ui 'j["anthropic_base"]')"
+expect_eq "chat (anthropic): the streamed answer" "echo: $ANTHROPIC_PROMPT" \
+	"$(ui 'j["anthropic_answer"]')"
+check "chat (anthropic): the answer grew event by event" "$PYTHON" - "$T/ui.json" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+seen, final = j["anthropic_seen"], j["anthropic_answer"]
+partial = [s for s in seen if s["text"] != final]
+print("# states:", [s["text"] for s in seen])
+sys.exit(0 if len(partial) >= 2 and all(final.startswith(s["text"]) for s in partial) else 1)
+EOF
+expect_contains "chat (anthropic): cache reads under the answer" \
+	"$(ui 'j["anthropic_meta"]')" "(30 from the cache)"
+expect_eq "chat (anthropic): no error shown" True "$(ui 'str(j["anthropic_error_hidden"])')"
+expect_eq "chat (anthropic): x-api-key, anthropic-version, stream, no Bearer" \
+	'[true, "2023-06-01", true, false]' "$(ui 'j["anthropic_request"]')"
+expect_contains "chat (anthropic): wrong key: the page says 401" \
+	"$(ui 'j["anthropic_wrong_key_error"]')" "Your key was refused (401)"
+expect_contains "chat (anthropic): wrong key: ... with the Anthropic-shaped error's type" \
+	"$(ui 'j["anthropic_wrong_key_error"]')" "authentication_error"
+expect_eq "the stub saw one /v1/messages, with the upstream's key" \
+	'[["/v1/messages", "sk-ant-upstream-secret-key"]]' \
+	"$("$PYTHON" -c '
+import json, sys
+print(json.dumps([[r["path"], r["headers"].get("x-api-key")] for r in map(json.loads, open(sys.argv[1]))
+	if r.get("path", "").startswith("/v1/messages")]))' "$STUB_LOG")"
+
+# -- usage.html after both chats: cache tokens read back from the page
+expect_eq "usage: the rows' cache reads and writes are /_aigw/usage's" \
+	"$(ui 'sorted([r["consumer"], r["model"], r["cached_tokens"], r["cache_write_tokens"]] for r in j["api_after_chat"]["body"]["today"]["rows"])')" \
+	"$(ui 'sorted([r["consumer"], r["model"], r["cached"], r["cache_write"]] for r in j["today_after_chat"]["rows"])')"
+expect_eq "usage: consumer1's $CLAUDE row: 30 cache reads, 12 writes" '[[30, 12]]' \
+	"$(ui '[[r["cached"], r["cache_write"]] for r in j["today_after_chat"]["rows"] if r["model"] == "'"$CLAUDE"'"]')"
+expect_eq "usage: the cards' cache reads and writes are the total's" \
+	"$(ui '[str(j["api_after_chat"]["body"]["today"]["total"][k]) for k in ("cached_tokens", "cache_write_tokens")]')" \
+	"$(ui '[j["today_after_chat"]["total_cached"], j["today_after_chat"]["total_cache_write"]]')"
+expect_eq "usage: the models table has the cache columns" \
+	'["Model", "Calls", "Tokens in", "Cache reads", "Cache writes", "Tokens out", "Share of tokens", "Cost"]' \
+	"$(ui 'j["today_after_chat"]["model_headers"]')"
+
 # -- both pages
 expect_eq "usage after the chat: the slices are /_aigw/usage's numbers" \
 	"$(ui 'dict(sorted(j["api_counts_after_chat"].items()))')" \
@@ -245,7 +313,7 @@ expect_eq "nothing asked of another server" '[]' "$(ui 'j["offsite_requests"]')"
 expect_eq "no console errors" '[]' "$(ui 'j["console_errors"]')"
 expect_eq "usage.html: every control has a label" '[]' "$(ui 'j["usage_unlabelled"]')"
 expect_eq "index.html: every control has a label" '[]' "$(ui 'j["chat_unlabelled"]')"
-expect_eq "7 screenshots" 7 "$(ui 'len(j["screenshots"])')"
+expect_eq "9 screenshots" 9 "$(ui 'len(j["screenshots"])')"
 
 # ---- lighttpd's access log names the consumer (written when it stops)
 stop_server
