@@ -122,6 +122,15 @@ async function main() {
 		await page.selectOption("#trend-by", "consumers");
 		result.tokens_by_consumer = await chartView(page);
 
+		step = "cache reads and writes per model";
+		await page.selectOption("#trend-metric", "cached_tokens");
+		await page.selectOption("#trend-by", "models");
+		result.cached_by_model = await chartView(page);
+		await page.locator("#trend").screenshot({ path: join(SHOTS, "usage-chart-cached.png") });
+		result.screenshots.push(join(SHOTS, "usage-chart-cached.png"));
+		await page.selectOption("#trend-metric", "cache_write_tokens");
+		result.cache_write_by_model = await chartView(page);
+
 		step = "a range the gateway refuses";
 		await page.fill("#trend-from", "2020-01-01");
 		await page.fill("#trend-to", "2026-01-01");

@@ -4,14 +4,16 @@
 #
 # A week of past usage is written into state_dir's day tables through the
 # stats code (build/stats-seed: day d before today has d*c + m calls for
-# consumer c and model m); today's comes from calls through the gateway.
+# consumer c and model m, with cache reads and writes); today's comes from
+# calls through the gateway.
 #   * the endpoint's series: one entry per day from..to, the seeded numbers,
 #     today's calls, empty days as zeros; range totals equal the series';
 #   * bad ranges are 400: days that do not exist, to before from, more than
 #     366 days, by=hour, malformed and hostile values;
 #   * headless Chromium (tests/browser/chart.mjs) draws the chart: its bars'
 #     data points read back from the page equal the endpoint's, for calls
-#     per consumer, cost per model and tokens per consumer; screenshots in
+#     per consumer, cost per model, tokens per consumer, and cache reads and
+#     writes per model; screenshots in
 #     $T/shots (copied to build/screenshots/).
 # The browser part is skipped without Chromium, node or playwright-core
 # (t0500-browser.sh installs it).
@@ -96,11 +98,16 @@ for i, e in enumerate(j["series"][:-1]):
         assert got["calls"] == n, (e["date"], cname, got)
         assert got["prompt_tokens"] == 100 * n and got["completion_tokens"] == 10 * n, got
         assert got["total_tokens"] == 110 * n, got
+        assert got["cached_tokens"] == 30 * n, got
+        assert got["cache_write_tokens"] == 5 * (d * c + 2), got
     for m, mname in ((1, "gpt-4o-mini"), (2, "gpt-4o")):
         n = sum(d * c + m for c in (1, 2))
         assert e["models"][mname]["calls"] == n, (e["date"], mname, e["models"])
+        assert e["models"][mname]["cached_tokens"] == 30 * n, e["models"][mname]
+        assert e["models"][mname]["cache_write_tokens"] == (5 * n if m == 2 else 0), e["models"][mname]
         assert abs(e["models"][mname]["cost_usd"] - 110 * n * 1e-9) < 1e-15, e["models"][mname]
     assert e["calls"] == sum(v["calls"] for v in e["consumers"].values()), e
+    assert e["cached_tokens"] == sum(v["cached_tokens"] for v in e["models"].values()), e
 PY
 expect_eq "series: today is the calls through the gateway" '{"consumer1": 2, "consumer2": 1}' \
 	"$(json_get '{k: v["calls"] for k, v in sorted(j["series"][-1]["consumers"].items())}' "$T/series.json")"
@@ -174,6 +181,13 @@ PY
 compare "chart: calls per consumer are the endpoint's" calls_by_consumer consumers calls
 compare "chart: cost per model is the endpoint's" cost_by_model models cost_usd
 compare "chart: tokens per consumer are the endpoint's" tokens_by_consumer consumers total_tokens
+compare "chart: cache reads per model are the endpoint's" cached_by_model models cached_tokens
+compare "chart: cache writes per model are the endpoint's" cache_write_by_model models cache_write_tokens
+expect_eq "chart: the seeded cache reads are drawn" true \
+	"$(json_get 'any(b["value"] > 0 for b in j["cached_by_model"]["bars"])' "$T/chart.json")"
+expect_eq "usage JSON: the range's cache reads are the series' sums" \
+	"$(json_get 'sum(e["cached_tokens"] for e in j["series"])' "$T/series.json")" \
+	"$(json_get 'j["range"]["total"]["cached_tokens"]' "$T/series.json")"
 expect_eq "chart: the default is the last 7 days" \
 	"$(date -u -d '-6 days' +%F) $TODAY" \
 	"$(json_get 'j["default_view"]["days"][0]["date"] + " " + j["default_view"]["days"][-1]["date"]' "$T/chart.json")"

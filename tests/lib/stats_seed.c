@@ -6,7 +6,9 @@
  *                               day d (1 = yesterday) gets, for consumer c
  *                               (1..2) and model m (1..2): requests
  *                               d*c + m, prompt tokens 100*that, completion
- *                               tokens 10*that, cost 1000 pico-USD per token
+ *                               tokens 10*that, of the prompt tokens 30*that
+ *                               cache reads and (model 2 only) 5*that cache
+ *                               writes, cost 1000 pico-USD per token
  * Prints one line per row written. */
 #include "stats.h"
 
@@ -48,6 +50,8 @@ int main(int argc, char **argv)
 				v.requests = n;
 				v.prompt_tokens = 100 * n;
 				v.completion_tokens = 10 * n;
+				v.cached_tokens = 30 * n;
+				v.cache_write_tokens = m == 1 ? 5 * n : 0;
 				v.cost_pico = 1000 * 110 * n;
 				if (stats_record(&s, noon, &k, &v, 1000, 100, &rebuilt) < 0) {
 					perror(argv[1]);
