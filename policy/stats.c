@@ -113,6 +113,83 @@ static bool must_set_aside(int fd, const struct stat *sb)
 	return !header_ok(&h);
 }
 
+/* Version 1, before cache and reasoning tokens: the same header, and rows
+ * with the first five values. Such a table is rewritten in this format,
+ * every count kept, the first time it is opened: past days stay readable. */
+struct stats_row_v1 {
+	struct stats_key key;
+	uint32_t used;
+	uint32_t pad;
+	int64_t v[5]; /* requests, prompt, completion, cost_pico, unpriced */
+};
+#define STATS_SIZE_V1 (sizeof(struct stats_header) + STATS_CAPACITY * sizeof(struct stats_row_v1))
+
+/* Writes the rows of the version 1 table v1 (mapped) as a current table
+ * at tmp, sparse as the gateway writes them, with sb's owner and mode. */
+static int write_upgraded(const char *tmp, const unsigned char *v1, const struct stat *sb)
+{
+	const struct stats_row_v1 *old = (const void *)(v1 + sizeof(struct stats_header));
+	struct stats_header h;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int rc = -1;
+
+	if (fd < 0)
+		return -1;
+	memcpy(&h, v1, sizeof(h));
+	h.version = STATS_VERSION;
+	if (fchown(fd, sb->st_uid, sb->st_gid) < 0 && errno != EPERM)
+		goto out;
+	if (fchmod(fd, sb->st_mode & 07777) < 0 || ftruncate(fd, (off_t)STATS_SIZE) < 0 ||
+	    pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		goto out;
+	for (size_t i = 0; i < STATS_CAPACITY; i++) {
+		struct stats_row r;
+		off_t at = (off_t)(sizeof(h) + i * sizeof(r));
+		if (!old[i].used)
+			continue;
+		memset(&r, 0, sizeof(r));
+		r.key = old[i].key;
+		r.used = old[i].used;
+		r.v.requests = old[i].v[0];
+		r.v.prompt_tokens = old[i].v[1];
+		r.v.completion_tokens = old[i].v[2];
+		r.v.cost_pico = old[i].v[3];
+		r.v.unpriced = old[i].v[4];
+		if (pwrite(fd, &r, sizeof(r), at) != (ssize_t)sizeof(r))
+			goto out;
+	}
+	rc = fsync(fd);
+out:
+	close(fd);
+	return rc;
+}
+
+/* fd, locked for writing, holds path. A version 1 table there is replaced
+ * by its upgrade: returns 1 (the caller opens path again), 0 when it is no
+ * version 1 table, -1 when the upgrade failed (nothing was changed). */
+static int upgrade_v1(const char *path, int fd, const struct stat *sb)
+{
+	struct stats_header h;
+	char tmp[4200];
+	void *map;
+	int rc;
+
+	if ((size_t)sb->st_size != STATS_SIZE_V1 ||
+	    pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.magic != STATS_MAGIC ||
+	    h.version != 1 || h.capacity != STATS_CAPACITY)
+		return 0;
+	map = mmap(NULL, STATS_SIZE_V1, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return -1;
+	snprintf(tmp, sizeof(tmp), "%s.upgrade.%ld", path, (long)getpid());
+	rc = write_upgraded(tmp, map, sb);
+	munmap(map, STATS_SIZE_V1);
+	if (rc == 0 && rename(tmp, path) == 0)
+		return 1;
+	unlink(tmp);
+	return -1;
+}
+
 /* Maps dir/name read-write, creating (or, when damaged or of another
  * format, moving aside and replacing) it. */
 static int open_write(const char *dir, const char *name, struct stats_file *f, bool *rebuilt)
@@ -124,6 +201,12 @@ static int open_write(const char *dir, const char *name, struct stats_file *f, b
 	f->fd = open_locked(dir, name, path);
 	if (f->fd < 0 || fstat(f->fd, &sb) < 0)
 		goto err;
+	if (upgrade_v1(path, f->fd, &sb) == 1) {
+		close(f->fd); /* the old table, and its lock */
+		f->fd = open_locked(dir, name, path);
+		if (f->fd < 0 || fstat(f->fd, &sb) < 0)
+			goto err;
+	}
 	if (must_set_aside(f->fd, &sb)) {
 		char aside[4200];
 		snprintf(aside, sizeof(aside), "%s.damaged", path);
@@ -377,7 +460,19 @@ int stats_open_read(const char *dir, const char *name, struct stats_file *f)
 	f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (f->fd < 0)
 		return -1;
-	if (fstat(f->fd, &sb) < 0 || (size_t)sb.st_size != STATS_SIZE)
+	if (fstat(f->fd, &sb) < 0)
+		goto err;
+	if ((size_t)sb.st_size == STATS_SIZE_V1) { /* an older table: upgrade it first */
+		close(f->fd);
+		f->fd = open_locked(dir, name, path);
+		if (f->fd < 0 || fstat(f->fd, &sb) < 0 || upgrade_v1(path, f->fd, &sb) != 1)
+			goto err;
+		close(f->fd);
+		f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (f->fd < 0 || fstat(f->fd, &sb) < 0)
+			goto err;
+	}
+	if ((size_t)sb.st_size != STATS_SIZE)
 		goto err;
 	f->size = STATS_SIZE;
 	f->map = mmap(NULL, f->size, PROT_READ, MAP_SHARED, f->fd, 0);
