@@ -40,7 +40,7 @@ endif
 # it uses (highest first) and the linker takes only the objects it needs.
 LIB_OBJ    = gw.o buf.o str.o digest.o jsonc.o statefile.o
 POLICY_OBJ = policy.o policy_schema.o policy_load.o policy_check.o policy_lint.o auth.o block.o usage.o limit.o stats.o report.o store.o store_file.o store_redis.o
-CGI_OBJ    = query.o request.o reply.o prompt.o openai.o sse.o balance.o relay.o metrics.o exchange.o admin.o prompt_route.o openai_route.o modes.o serve.o cgi_io.o
+CGI_OBJ    = query.o request.o reply.o prompt.o openai.o sse.o balance.o relay.o metrics.o exchange.o admin.o prompt_route.o openai_route.o modes.o serve.o cgi_io.o shared.o
 UNIT_SRC   = $(wildcard tests/unit/*.c)
 UNIT_OBJ   = $(notdir $(UNIT_SRC:.c=.o))
 
