@@ -136,18 +136,17 @@ static bool take_slot(struct exchange *ex, const char *kind, const char *name, l
 			 "Too many requests of this key in flight at once", "parallel_limit");
 }
 
-/* The consumer's max_parallel, then the route's for that consumer. A refused
- * request keeps its window reservation until ex_finish settles it as an error. */
+/* The consumer's max_parallel, then the route's for that consumer (anonymous
+ * callers share one allowance there). A refused request keeps its window
+ * reservation until ex_finish settles it as an error. */
 static bool ex_parallel(struct exchange *ex)
 {
 	const struct gw_consumer *c = ex->consumer;
 	char name[160];
 
-	if (!c)
-		return true;
-	if (!take_slot(ex, "c", c->name, c->limits.max_parallel))
+	if (c && !take_slot(ex, "c", c->name, c->limits.max_parallel))
 		return false;
-	snprintf(name, sizeof(name), "%s:%s", ex->route->name, c->name);
+	snprintf(name, sizeof(name), "%s:%s", ex->route->name, c ? c->name : "@anonymous");
 	return take_slot(ex, "r", name, ex->route->limits.max_parallel);
 }
 
