@@ -166,6 +166,11 @@ cgi-tests: all
 e2e-san: all $(B)/aigw-san.fcgi
 	bash tests/run-e2e-san.sh
 
+# the e2e run with one worker thread per process (the default is the policy's
+# [gateway] threads, 64), for one test in make check; all: make e2e-threads1 E2E=all
+e2e-threads1: all
+	AIGW_TEST_THREADS=1 sh tests/run-e2e.sh $(if $(filter all,$(E2E)),,tests/e2e/t0100-seed.sh)
+
 check: deps
 	$(MAKE) all $(B)/unit-tests $(B)/unit-tests-san
 	$(MAKE) unit
@@ -174,7 +179,9 @@ check: deps
 	$(MAKE) valgrind
 	$(MAKE) cgi-tests
 	$(MAKE) e2e-san
+	$(MAKE) e2e-tsan
 	$(MAKE) e2e
+	$(MAKE) e2e-threads1
 
 valgrind: all
 	bash tests/valgrind.sh
@@ -210,7 +217,7 @@ uninstall:
 clean:
 	rm -rf $(B)
 
-.PHONY: FORCE bench profile bench-limit cgi-tests e2e-san all deps unit unit-san e2e check valgrind run install uninstall clean
+.PHONY: FORCE bench profile bench-limit cgi-tests e2e-san e2e-tsan e2e-threads1 all deps unit unit-san e2e check valgrind run install uninstall clean
 
 # fuzzing: fuzz-build, fuzz (FUZZ_SECONDS each), fuzz-replay (the corpus, in make check)
 include tests/fuzz/fuzz.mk
