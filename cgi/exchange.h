@@ -99,8 +99,8 @@ typedef const char *(*ex_body_fn)(struct exchange *ex, const struct gw_upstream 
 /* Calls the route's upstreams in the balancer's order, moving on after a
  * connect failure, a timeout, a 5xx or a 429, never once bytes reached the
  * client, at most the route's retries times. A client already gone is not
- * relayed at all (res->err GW_ECLIENT; status 499 in the usage log). make_body is NULL for a GET;
- * sink non-NULL streams. The last attempt's result is in *res (the caller
+ * relayed at all (res->err GW_ECLIENT; status 499 in the usage log).
+ * make_body is NULL for a GET; sink non-NULL streams. The last attempt's result is in *res (the caller
  * frees it); ex->upstream names the upstream that answered. */
 const struct gw_upstream *ex_call(struct exchange *ex, const char *method, const char *path,
 				  ex_body_fn make_body, const struct relay_sink *sink,
