@@ -26,6 +26,9 @@ POLICY_LDLIBS = -linih -lhiredis -lutf8proc $(LIB_LDLIBS)
 LDLIBS        = -lfcgi -lcurl $(POLICY_LDLIBS)
 DEPFLAGS      = -MMD -MP
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+# ThreadSanitizer needs clang here (gcc 12's runtime is not installed).
+TSAN_CC  = clang
+TSAN     = -fsanitize=thread -fno-omit-frame-pointer
 
 B = build
 
@@ -40,7 +43,7 @@ endif
 # it uses (highest first) and the linker takes only the objects it needs.
 LIB_OBJ    = gw.o buf.o str.o digest.o jsonc.o statefile.o
 POLICY_OBJ = policy.o policy_schema.o policy_load.o policy_check.o policy_lint.o auth.o block.o usage.o limit.o stats.o report.o store.o store_file.o store_redis.o
-CGI_OBJ    = query.o request.o reply.o prompt.o openai.o sse.o balance.o relay.o metrics.o alert.o exchange.o admin.o prompt_route.o openai_route.o responses.o anthropic.o anthropic_route.o modes.o serve.o cgi_io.o
+CGI_OBJ    = query.o request.o reply.o prompt.o openai.o sse.o balance.o relay.o metrics.o alert.o exchange.o admin.o prompt_route.o openai_route.o responses.o anthropic.o anthropic_route.o modes.o serve.o cgi_io.o shared.o
 UNIT_SRC   = $(wildcard tests/unit/*.c)
 UNIT_OBJ   = $(notdir $(UNIT_SRC:.c=.o))
 
@@ -64,15 +67,19 @@ $(B)/san/%.o: %.c | $(B)/san
 	@echo "  CC+SAN  $<"
 	$(Q)$(CC) $(CPPFLAGS) $(DEPFLAGS) $(WARN) -O1 -g $(SAN) -c -o $@ $<
 
--include $(wildcard $(B)/obj/*.d $(B)/san/*.d)
+$(B)/tsan/%.o: %.c | $(B)/tsan
+	@echo "  CC+TSAN $<"
+	$(Q)$(TSAN_CC) $(CPPFLAGS) $(DEPFLAGS) $(WARN) -O1 -g $(TSAN) -c -o $@ $<
 
-$(B)/obj $(B)/san:
+-include $(wildcard $(B)/obj/*.d $(B)/san/*.d $(B)/tsan/*.d)
+
+$(B)/obj $(B)/san $(B)/tsan:
 	$(Q)mkdir -p $@
 
 # The compiled-in policy path: rebuild gw.o when SYSCONFDIR changes.
 $(B)/sysconfdir: FORCE | $(B)/obj
 	$(Q)echo '$(SYSCONFDIR)' | cmp -s - $@ || echo '$(SYSCONFDIR)' > $@
-$(B)/obj/gw.o $(B)/san/gw.o: $(B)/sysconfdir
+$(B)/obj/gw.o $(B)/san/gw.o $(B)/tsan/gw.o: $(B)/sysconfdir
 
 FORCE:
 
@@ -83,6 +90,9 @@ $(B)/obj/$(1): $(addprefix $(B)/obj/,$(2))
 	$(Q)rm -f $$@ && $(AR) rcs $$@ $$^
 $(B)/san/$(1): $(addprefix $(B)/san/,$(2))
 	@echo "  AR+SAN  $$@"
+	$(Q)rm -f $$@ && $(AR) rcs $$@ $$^
+$(B)/tsan/$(1): $(addprefix $(B)/tsan/,$(2))
+	@echo "  AR+TSAN $$@"
 	$(Q)rm -f $$@ && $(AR) rcs $$@ $$^
 endef
 $(eval $(call layer_archive,libgw.a,$(LIB_OBJ)))
@@ -113,6 +123,10 @@ $(B)/unit-tests-san: $(addprefix $(B)/san/,$(UNIT_OBJ) $(ALL_A))
 $(B)/aigw-san.fcgi: $(addprefix $(B)/san/,fcgi_main.o $(ALL_A))
 	@echo "  LD+SAN  $@"
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LDLIBS)
+
+$(B)/aigw-tsan.fcgi: $(addprefix $(B)/tsan/,fcgi_main.o $(ALL_A))
+	@echo "  LD+TSAN $@"
+	$(Q)$(TSAN_CC) $(TSAN) -o $@ $^ $(LDLIBS)
 
 $(B)/store-bench: $(addprefix $(B)/obj/,store_bench.o $(POLICY_A))
 	@echo "  LD      $@"
@@ -176,6 +190,15 @@ cgi-tests: all
 e2e-san: all $(B)/aigw-san.fcgi $(B)/stats-seed
 	bash tests/run-e2e-san.sh
 
+# the threaded responder under ThreadSanitizer (tests/run-e2e-tsan.sh)
+e2e-tsan: all $(B)/aigw-tsan.fcgi
+	bash tests/run-e2e-tsan.sh
+
+# the e2e run with one worker thread per process (the default is the policy's
+# [gateway] threads, 64), for one test in make check; all: make e2e-threads1 E2E=all
+e2e-threads1: all
+	AIGW_TEST_THREADS=1 sh tests/run-e2e.sh $(if $(filter all,$(E2E)),,tests/e2e/t0100-seed.sh)
+
 check: deps
 	$(MAKE) all $(B)/unit-tests $(B)/unit-tests-san
 	$(MAKE) unit
@@ -184,7 +207,9 @@ check: deps
 	$(MAKE) valgrind
 	$(MAKE) cgi-tests
 	$(MAKE) e2e-san
+	$(MAKE) e2e-tsan
 	$(MAKE) e2e
+	$(MAKE) e2e-threads1
 
 valgrind: all
 	bash tests/valgrind.sh
@@ -225,7 +250,7 @@ uninstall:
 clean:
 	rm -rf $(B)
 
-.PHONY: FORCE check-agents bench profile bench-limit bench-streams cgi-tests e2e-san all deps unit unit-san e2e check valgrind run install uninstall clean
+.PHONY: FORCE check-agents bench profile bench-limit bench-streams cgi-tests e2e-san e2e-tsan e2e-threads1 all deps unit unit-san e2e check valgrind run install uninstall clean
 
 # fuzzing: fuzz-build, fuzz (FUZZ_SECONDS each), fuzz-replay (the corpus, in make check)
 include tests/fuzz/fuzz.mk

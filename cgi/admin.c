@@ -222,6 +222,34 @@ done:
 	json_object_put(out);
 }
 
+/* aigw_in_flight for the consumers that have max_parallel, from the
+ * store's slots (every process and gateway sharing it). */
+static void in_flight(struct exchange *ex, struct gw_buf *out)
+{
+	const struct gw_policy *p = ex->policy;
+	const char **names = gw_calloc(p->n_consumers + 1, sizeof(*names));
+	long long *held = gw_calloc(p->n_consumers + 1, sizeof(*held));
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n_consumers; i++) {
+		const struct gw_consumer *c = p->consumers[i];
+		char scope[160];
+
+		if (c->limits.max_parallel <= 0)
+			continue;
+		snprintf(scope, sizeof(scope), "c:%s", c->name);
+		if (store_slot_count(ex->proc->store, scope, &held[n]) != GW_OK) {
+			gw_log("in-flight count of %s cannot be read: %s", c->name,
+			       ex->proc->store->err);
+			continue;
+		}
+		names[n++] = c->name;
+	}
+	metrics_render_in_flight(names, held, n, out);
+	free(names);
+	free(held);
+}
+
 static void serve_metrics(struct exchange *ex)
 {
 	struct gw_buf out = { 0 };
@@ -232,6 +260,7 @@ static void serve_metrics(struct exchange *ex)
 	memset(&h, 0, sizeof(h));
 	rows = table_rows(ex, "total", &n, &h);
 	metrics_render(rows, n, &h, &out);
+	in_flight(ex, &out);
 	reply_send(&ex->reply, 200, "text/plain; version=0.0.4; charset=utf-8", buf_str(&out),
 		   out.len);
 	buf_free(&out);

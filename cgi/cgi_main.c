@@ -8,15 +8,17 @@
 
 int main(void)
 {
+	struct gw_shared shared;
 	struct gw_proc proc;
 	struct gw_io io;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (proc_init(&proc, getenv("AIGW_CONFIG")) < 0)
-		return 1;
+	shared_init(&shared, getenv("AIGW_CONFIG"));
+	proc_init(&proc, &shared);
 	cgi_io_init(&io);
 	serve(&proc, &io);
 	fflush(stdout);
 	proc_free(&proc);
+	shared_free(&shared);
 	return 0;
 }

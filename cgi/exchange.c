@@ -4,6 +4,7 @@
 #include "exchange.h"
 #include "alert.h"
 #include "balance.h"
+#include "shared.h"
 #include "gw.h"
 #include "openai.h"
 #include "store.h"
@@ -113,9 +114,53 @@ static bool store_down(struct exchange *ex)
 			 "The gateway cannot check its limits right now", "store_error");
 }
 
+/* Takes one in-flight slot of scope "<kind>:<name>" when limit applies;
+ * refuses with 429 beyond it, 503 when the store fails. */
+static bool take_slot(struct exchange *ex, const char *kind, const char *name, long long limit)
+{
+	struct store_slot *slot = &ex->slots[ex->n_slots];
+	char scope[sizeof(slot->scope)];
+	bool admitted = false;
+
+	if (limit <= 0 || ex->n_slots == GW_ARRAY_LEN(ex->slots))
+		return true;
+	snprintf(scope, sizeof(scope), "%s:%s", kind, name);
+	if (store_slot_take(ex->proc->store, scope, limit, slot, &admitted) != GW_OK)
+		return store_down(ex);
+	store_note(ex->proc->store);
+	if (admitted) {
+		ex->n_slots++;
+		return true;
+	}
+	reply_header(&ex->reply, "Retry-After", "1");
+	return ex_refuse(ex, 429, "rate_limit_exceeded", "too_many_parallel_requests",
+			 "Too many requests of this key in flight at once", "parallel_limit");
+}
+
+/* The consumer's max_parallel, then the route's for that consumer (anonymous
+ * callers share one allowance there). A refused request keeps its window
+ * reservation until ex_finish settles it as an error. */
+static bool ex_parallel(struct exchange *ex)
+{
+	const struct gw_consumer *c = ex->consumer;
+	char name[160];
+
+	if (c && !take_slot(ex, "c", c->name, c->limits.max_parallel))
+		return false;
+	snprintf(name, sizeof(name), "%s:%s", ex->route->name, c ? c->name : "@anonymous");
+	return take_slot(ex, "r", name, ex->route->limits.max_parallel);
+}
+
+static void release_slots(struct exchange *ex)
+{
+	for (size_t i = 0; i < ex->n_slots; i++)
+		store_slot_release(ex->proc->store, &ex->slots[i]);
+	ex->n_slots = 0;
+}
+
 /* Admits the request into every window that applies, reserving estimate
  * tokens; refuses with 429 when one is full, 503 when the store fails. */
-bool ex_limit(struct exchange *ex, long long estimate)
+static bool ex_windows(struct exchange *ex, long long estimate)
 {
 	struct limit_scope scopes[2];
 	struct limit_verdict v;
@@ -145,12 +190,16 @@ bool ex_limit(struct exchange *ex, long long estimate)
 		      "Request limit reached for this window", "rate_limit");
 }
 
+bool ex_limit(struct exchange *ex, long long estimate)
+{
+	return ex_windows(ex, estimate) && ex_parallel(ex);
+}
+
 /* Prices the answer from the [model] table; an unpriced model with tokens
  * gets cost null and one warning per process, never a silent 0. */
 static void price_answer(struct exchange *ex)
 {
 	const struct gw_model *m;
-	struct gw_proc *proc = ex->proc;
 
 	if (ex->prompt_tokens == 0 && ex->completion_tokens == 0) {
 		ex->priced = true;
@@ -164,15 +213,9 @@ static void price_answer(struct exchange *ex)
 						ex->cache_write_tokens, ex->completion_tokens);
 		return;
 	}
-	for (size_t i = 0; i < proc->n_unpriced; i++)
-		if (strcmp(proc->unpriced[i], ex->model ? ex->model : "") == 0)
-			return;
-	if (proc->n_unpriced == GW_ARRAY_LEN(proc->unpriced))
-		return; /* warned about enough models: the log has the point */
-	gw_log("model \"%s\" has no [model] price: its usage is logged with cost_usd null",
-	       ex->model ? ex->model : "");
-	if (proc->n_unpriced < GW_ARRAY_LEN(proc->unpriced))
-		proc->unpriced[proc->n_unpriced++] = gw_strdup(ex->model ? ex->model : "");
+	if (shared_first_unpriced(ex->proc->shared, ex->model ? ex->model : ""))
+		gw_log("model \"%s\" has no [model] price: its usage is logged with cost_usd null",
+		       ex->model ? ex->model : "");
 }
 
 /* Replaces the reservation by what the upstream reported (an error releases
@@ -285,6 +328,23 @@ void ex_relay_answer(struct exchange *ex, struct relay_result *res)
 	reply_send(&ex->reply, (int)res->status, ctype, buf_str(&res->body), res->body.len);
 }
 
+/* The server closed the client's connection while the request waited (for a
+ * thread, a slot or its body): nobody would read the answer, so nothing is
+ * relayed and nothing counts; the usage log says 499. */
+static bool client_gone(struct exchange *ex)
+{
+	struct gw_io *io = ex->reply.io;
+
+	if (!io || !io->gone || !io->gone(io->ctx))
+		return false;
+	gw_log("request %s: the client left before the upstream call; not relayed",
+	       ex->request_id);
+	ex->not_relayed = true;
+	ex->reply.client_gone = true;
+	ex->reply.status = 499;
+	return true;
+}
+
 static bool retryable(const struct relay_result *res)
 {
 	if (res->began)
@@ -307,12 +367,20 @@ const struct gw_upstream *ex_call(struct exchange *ex, const char *method, const
 		order[0] = ex->pinned;
 		n = 1;
 	} else {
-		n = balance_order(&proc->balancer, r, time(NULL), (unsigned)rand_r(&proc->seed),
-				  order);
+		n = shared_balance_order(proc->shared, r, time(NULL),
+					 (unsigned)rand_r(&proc->seed), order);
 	}
 	size_t tries = (size_t)r->retries + 1 < n ? (size_t)r->retries + 1 : n;
 	const struct gw_upstream *u = NULL;
 	double waited = 0; /* on attempts that failed: upstream time, not the gateway's */
+
+	if (client_gone(ex)) {
+		memset(res, 0, sizeof(*res));
+		res->err = GW_ECLIENT;
+		u = n ? order[0] : NULL;
+		free(order);
+		return u;
+	}
 
 	for (size_t i = 0; i < tries; i++) {
 		struct relay_request rq = { 0 };
@@ -342,7 +410,7 @@ const struct gw_upstream *ex_call(struct exchange *ex, const char *method, const
 		ex->upstream = u->name;
 		relay_call(&proc->relay, &rq, sink, res);
 		free(owned);
-		balance_report(&proc->balancer, u, !retryable(res), time(NULL));
+		shared_balance_report(proc->shared, u, !retryable(res), time(NULL));
 		if (!retryable(res))
 			break;
 	}
@@ -421,6 +489,14 @@ void ex_finish(struct exchange *ex)
 	struct timespec now;
 	long long ms;
 
+	release_slots(ex);
+	if (ex->not_relayed) { /* nobody pays for an abandoned request */
+		ex->answered_ok = ex->usage_found = false;
+		ex->prompt_tokens = ex->completion_tokens = ex->total_tokens = 0;
+		ex->cached_tokens = ex->cache_write_tokens = ex->reasoning_tokens = 0;
+		ex->reason = "client_gone";
+		ex->reply.status = 499;
+	}
 	price_answer(ex);
 	settle_limits(ex);
 	clock_gettime(CLOCK_REALTIME, &now);

@@ -14,6 +14,7 @@
 #include "relay.h"
 #include "reply.h"
 #include "request.h"
+#include "store.h"
 
 /* Everything one request needs while it walks the pipeline. */
 struct exchange {
@@ -50,6 +51,9 @@ struct exchange {
 	bool priced;         /* cost_pico is known */
 	int64_t cost_pico;
 	bool admin;          /* an admin endpoint: not usage, not logged */
+	bool not_relayed;    /* the client left before the upstream call: nothing counts */
+	struct store_slot slots[2]; /* in-flight slots held (max_parallel) */
+	size_t n_slots;
 	bool bad_key;        /* a key held a NUL byte */
 };
 
@@ -67,8 +71,10 @@ bool ex_refuse(struct exchange *ex, int status, const char *type, const char *co
 /* The route's blocked answer: list and entry go to the error log. Returns false. */
 bool ex_refuse_blocked(struct exchange *ex, const char *list, const char *entry);
 
-/* Admits the request into its windows, reserving estimate tokens; on refusal
- * the answer (429 or 503) is sent and false returned. */
+/* Admits the request into its windows, reserving estimate tokens, then
+ * takes its in-flight slots (max_parallel of the consumer, and of the
+ * consumer on the route; held until ex_finish); on refusal the answer (429
+ * or 503) is sent and false returned. */
 bool ex_limit(struct exchange *ex, long long estimate);
 
 /* Reads usage from an upstream answer object (its "usage" member) into ex. */
@@ -92,8 +98,9 @@ typedef const char *(*ex_body_fn)(struct exchange *ex, const struct gw_upstream 
 
 /* Calls the route's upstreams in the balancer's order, moving on after a
  * connect failure, a timeout, a 5xx or a 429, never once bytes reached the
- * client, at most the route's retries times. make_body is NULL for a GET;
- * sink non-NULL streams. The last attempt's result is in *res (the caller
+ * client, at most the route's retries times. A client already gone is not
+ * relayed at all (res->err GW_ECLIENT; status 499 in the usage log).
+ * make_body is NULL for a GET; sink non-NULL streams. The last attempt's result is in *res (the caller
  * frees it); ex->upstream names the upstream that answered. */
 const struct gw_upstream *ex_call(struct exchange *ex, const char *method, const char *path,
 				  ex_body_fn make_body, const struct relay_sink *sink,
@@ -106,8 +113,9 @@ void ex_call_upstream(struct exchange *ex, const char *method, const char *path,
 /* True for application/x-www-form-urlencoded. */
 bool ex_is_form(const char *content_type);
 
-/* After the answer: prices it from the [model] table, settles the
- * reservation, adds the request to the usage totals and the usage log. */
+/* After the answer: frees the in-flight slots, prices the answer from the
+ * [model] table, settles the reservation, adds the request to the usage
+ * totals and the usage log. */
 void ex_finish(struct exchange *ex);
 
 #endif

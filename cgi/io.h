@@ -2,6 +2,7 @@
 #ifndef GW_IO_H
 #define GW_IO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -17,6 +18,9 @@ struct gw_io {
 	int (*write)(void *ctx, const void *buf, size_t n);
 	/* Pushes what was written to the client now; 0 or -1. */
 	int (*flush)(void *ctx);
+	/* True when the client is known to have left (the server closed the
+	 * connection); NULL: never known (plain CGI). Does not block. */
+	bool (*gone)(void *ctx);
 };
 
 #endif

@@ -148,6 +148,18 @@ void metrics_render(const struct stats_row *rows, size_t n, const struct stats_h
 
 /* ---- /_aigw/usage ---- */
 
+void metrics_render_in_flight(const char *const *names, const long long *held, size_t n,
+			      struct gw_buf *out)
+{
+	buf_puts(out, "# HELP aigw_in_flight Requests in flight now, of consumers with "
+		      "max_parallel.\n# TYPE aigw_in_flight gauge\n");
+	for (size_t i = 0; i < n; i++) {
+		buf_puts(out, "aigw_in_flight{consumer=\"");
+		metrics_escape(names[i], out);
+		buf_printf(out, "\"} %lld\n", held[i]);
+	}
+}
+
 void usage_period_init(struct usage_period *p)
 {
 	p->consumers = json_object_new_object();

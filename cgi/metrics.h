@@ -20,6 +20,11 @@ void metrics_escape(const char *s, struct gw_buf *out);
 void metrics_render(const struct stats_row *rows, size_t n, const struct stats_header *h,
 		    struct gw_buf *out);
 
+/* Appends aigw_in_flight{consumer}, a gauge: held[i] requests of
+ * consumer names[i] in flight now (n may be 0: the header alone). */
+void metrics_render_in_flight(const char *const *names, const long long *held, size_t n,
+			      struct gw_buf *out);
+
 /* An accumulator of usage per consumer, per model and per (consumer, model). */
 struct usage_period {
 	json_object *consumers; /* name -> totals */

@@ -1,37 +1,27 @@
-/* proc.h: what one responder process keeps between requests (policy, curl
- * handle, usage log, store, upstream health). serve.c owns it; the exchange
- * steps read it. */
+/* proc.h: what one worker thread of a responder keeps between requests (curl
+ * handle, usage log, store) and the process-wide state it shares with the
+ * other threads (shared.h). serve.c owns it; the exchange steps read it. */
 #ifndef GW_PROC_H
 #define GW_PROC_H
 
-#include <signal.h>
 #include <stdbool.h>
-#include <sys/types.h>
-#include <time.h>
 
-#include "balance.h"
 #include "policy.h"
 #include "relay.h"
+#include "shared.h"
 #include "store.h"
 #include "usage.h"
 
 struct gw_proc {
-	char *config_path;
-	struct gw_policy *policy;   /* last valid policy, or NULL */
-	struct gw_policy *rejected; /* last invalid load, kept for its file stamps */
-	time_t checked;             /* last time the policy files were stat'ed */
-	struct relay relay;
-	struct usage_log usage;
-	struct gw_store *store;     /* windows, budgets and usage totals; NULL without a policy */
-	struct balancer balancer;   /* upstream health seen by this process */
+	struct gw_shared *shared;   /* the process's policy, upstream health, counters */
+	struct gw_policy_ref *held; /* the policy of the request being served, or NULL */
+	struct relay relay;         /* this thread's curl handle (made on first use) */
+	struct usage_log usage;     /* this thread's descriptor of the usage log */
+	struct gw_store *store;     /* this thread's store handle; NULL until a policy */
+	struct gw_policy store_for; /* what store was opened for (state_dir, redis_*) */
 	unsigned seed;              /* for weighted upstream picks */
-	pid_t pid;
+	unsigned reopen_seen;       /* the shared reopen_gen last acted on */
 	bool stats_warned;          /* a usage-totals failure is logged until one succeeds */
-	char *unpriced[32];         /* models already warned about (no price) */
-	size_t n_unpriced;
-	unsigned lock_hold_ms;      /* test hook, from AIGW_TEST_LOCK_HOLD_MS */
-	unsigned long long served;
-	volatile sig_atomic_t *reopen_logs; /* set by SIGHUP, or NULL */
 };
 
 #endif

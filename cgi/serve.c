@@ -15,6 +15,8 @@
 #include "str.h"
 
 #include <json-c/json.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,82 +28,66 @@
 #define SERVE_MAX_QUERY 65536
 #define SERVE_MAX_HEADER_BYTES 65536
 
-/* ---- per-process state ---- */
+/* ---- a worker thread's state ---- */
 
-static void proc_load(struct gw_proc *proc)
+static void store_for_set(struct gw_policy *to, const struct gw_policy *p)
 {
-	struct gw_diag diag = { 0 };
-	struct gw_policy *p = policy_load(proc->config_path, &diag);
+	free(to->state_dir);
+	free(to->redis_host);
+	memset(to, 0, sizeof(*to));
+	to->state_dir = p && p->state_dir ? gw_strdup(p->state_dir) : NULL;
+	to->redis_host = p && p->redis_host ? gw_strdup(p->redis_host) : NULL;
+	to->redis_port = p ? p->redis_port : 0;
+	to->redis_db = p ? p->redis_db : 0;
+	to->store_timeout_ms = p ? p->store_timeout_ms : 0;
+}
 
-	if (p->valid)
-		policy_lint(p, &diag);
-	for (size_t i = 0; i < diag.n; i++)
-		gw_log("%s", diag.msgs[i]);
-	diag_free(&diag);
-	if (!p->valid) {
-		gw_log("policy %s refused; %s", proc->config_path,
-			  proc->policy ? "the last valid policy stays in force"
-				       : "answering 500 until it is fixed");
-		policy_free(proc->rejected);
-		proc->rejected = p;
-		return;
+/* Makes the thread's handles fit policy p: a store that serves it, the usage
+ * log it names (reopened after SIGHUP), a curl handle. False when curl
+ * cannot start. */
+static bool proc_bind(struct gw_proc *proc, const struct gw_policy *p)
+{
+	struct gw_shared *sh = proc->shared;
+	unsigned gen = atomic_load(&sh->reopen_gen);
+
+	if (!proc->relay.curl && relay_init(&proc->relay) < 0) {
+		gw_log("cannot initialise libcurl");
+		return false;
 	}
-	if (proc->policy)
-		gw_log("policy %s reloaded", proc->config_path);
-	if (!proc->store || !store_serves(proc->policy, p)) {
+	if (!p)
+		return true;
+	if (!proc->store || !store_serves(&proc->store_for, p)) {
 		store_close(proc->store);
-		proc->store = store_open(p, proc->lock_hold_ms);
+		proc->store = store_open(p, sh->lock_hold_ms);
+		store_for_set(&proc->store_for, p);
 	}
-	policy_free(proc->policy);
-	policy_free(proc->rejected);
-	proc->rejected = NULL;
-	proc->policy = p;
 	if (!proc->usage.path || !p->usage_log || strcmp(proc->usage.path, p->usage_log) != 0) {
 		usage_log_close(&proc->usage);
 		usage_log_init(&proc->usage, p->usage_log);
 	}
+	if (gen != proc->reopen_seen) {
+		proc->reopen_seen = gen;
+		proc->usage.reopen = true;
+	}
+	return true;
 }
 
-void proc_refresh_policy(struct gw_proc *proc, time_t now)
-{
-	if (now == proc->checked)
-		return;
-	proc->checked = now;
-	if (proc->rejected && !policy_changed(proc->rejected))
-		return;
-	if (!proc->rejected && proc->policy && !policy_changed(proc->policy))
-		return;
-	proc_load(proc);
-}
-
-int proc_init(struct gw_proc *proc, const char *config_path)
+void proc_init(struct gw_proc *proc, struct gw_shared *shared)
 {
 	memset(proc, 0, sizeof(*proc));
-	proc->config_path = gw_strdup(config_path ? config_path : gw_default_config());
+	proc->shared = shared;
 	usage_log_init(&proc->usage, NULL);
-	if (relay_init(&proc->relay) < 0) {
-		gw_log("cannot initialise libcurl");
-		return -1;
-	}
-	if (getenv("AIGW_TEST_LOCK_HOLD_MS"))
-		proc->lock_hold_ms = (unsigned)strtoul(getenv("AIGW_TEST_LOCK_HOLD_MS"), NULL, 10);
-	proc->checked = time(NULL);
-	proc->pid = getpid();
-	proc->seed = (unsigned)(proc->pid ^ proc->checked);
-	proc_load(proc);
-	return 0;
+	proc->reopen_seen = atomic_load(&shared->reopen_gen);
+	proc->seed = (unsigned)(shared->pid ^ time(NULL)) ^ (unsigned)(uintptr_t)proc;
 }
 
 void proc_free(struct gw_proc *proc)
 {
-	policy_free(proc->policy);
-	policy_free(proc->rejected);
+	shared_policy_put(proc->held);
 	relay_cleanup(&proc->relay);
 	usage_log_close(&proc->usage);
 	store_close(proc->store);
-	for (size_t i = 0; i < proc->n_unpriced; i++)
-		free(proc->unpriced[i]);
-	free(proc->config_path);
+	store_for_set(&proc->store_for, NULL);
 	memset(proc, 0, sizeof(*proc));
 }
 
@@ -329,26 +315,27 @@ static void pipeline(struct exchange *ex)
 
 void serve(struct gw_proc *proc, struct gw_io *io)
 {
+	struct gw_shared *sh = proc->shared;
 	struct exchange ex;
+	bool bound;
 
 	memset(&ex, 0, sizeof(ex));
 	clock_gettime(CLOCK_REALTIME, &ex.start);
-	proc->served++;
-	if (proc->reopen_logs && *proc->reopen_logs) {
-		*proc->reopen_logs = 0;
-		proc->usage.reopen = true;
-	}
-	proc_refresh_policy(proc, ex.start.tv_sec);
+	shared_refresh(sh, ex.start.tv_sec);
+	proc->held = shared_policy_get(sh);
+	bound = proc_bind(proc, proc->held ? proc->held->policy : NULL);
 	snprintf(ex.request_id, sizeof(ex.request_id), "%lx-%lx-%llx", (long)ex.start.tv_sec,
-		 (long)proc->pid, proc->served);
+		 (long)sh->pid, atomic_fetch_add(&sh->served, 1) + 1);
 	ex.proc = proc;
-	ex.policy = proc->policy;
+	ex.policy = proc->held ? proc->held->policy : NULL;
 	request_init(&ex.req, io);
 	reply_init(&ex.reply, io);
 	reply_header(&ex.reply, "X-AIGW-Request-Id", ex.request_id);
 	if (!ex.policy) {
 		ex_refuse(&ex, 500, "server_error", "policy_invalid",
 		       "The gateway's policy is invalid; see the server's error log", "no_policy");
+	} else if (!bound) {
+		ex_refuse(&ex, 500, "server_error", "internal", "Internal error", "internal");
 	} else if (strlen(ex.req.query) > SERVE_MAX_QUERY) {
 		ex_refuse(&ex, 414, "invalid_request_error", "query_too_long",
 			  "The query string is too long", "bad_request");
@@ -360,11 +347,13 @@ void serve(struct gw_proc *proc, struct gw_io *io)
 	}
 	if (!ex.reply.started && !ex.reply.client_gone)
 		ex_refuse(&ex, 500, "server_error", "internal", "Internal error", "internal");
-	if (ex.policy && !ex.admin)
+	if (ex.policy && bound && !ex.admin)
 		ex_finish(&ex);
 	if (ex.route && mode_def(ex.route->mode)->cleanup)
 		mode_def(ex.route->mode)->cleanup(&ex);
 	json_object_put(ex.json);
 	request_free(&ex.req);
 	reply_free(&ex.reply);
+	shared_policy_put(proc->held);
+	proc->held = NULL;
 }

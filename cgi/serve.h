@@ -1,5 +1,5 @@
-/* serve.h: the responder core shared by aigw.fcgi and aigw.cgi: the
- * process's life (proc.h) and the request pipeline route -> admin -> auth ->
+/* serve.h: the responder core shared by aigw.fcgi and aigw.cgi: a worker
+ * thread's life (proc.h) and the request pipeline route -> admin -> auth ->
  * allow -> body -> mode prepare -> block -> mode serve (modes.h). */
 #ifndef GW_SERVE_H
 #define GW_SERVE_H
@@ -9,15 +9,12 @@
 #include "io.h"
 #include "proc.h"
 
-/* Sets up the process: curl handle, first policy load (errors go to stderr).
- * Returns 0, or -1 when curl cannot start (a missing policy is not fatal:
- * requests get 500 until it becomes valid). */
-int proc_init(struct gw_proc *proc, const char *config_path);
+/* Sets up one worker thread's state over the process's shared state (see
+ * shared_init). Its curl handle and store are made at its first request. */
+void proc_init(struct gw_proc *proc, struct gw_shared *shared);
 
-/* Re-reads the policy when its files changed; checks at most once a second. */
-void proc_refresh_policy(struct gw_proc *proc, time_t now);
-
-/* Serves one request on io. Never exits; errors become answers and log lines. */
+/* Serves one request on io with the policy in force when it starts (held
+ * until it ends). Never exits; errors become answers and log lines. */
 void serve(struct gw_proc *proc, struct gw_io *io);
 
 void proc_free(struct gw_proc *proc);

@@ -152,7 +152,8 @@ if [ "$(id -u)" = 0 ]; then
 	user_lines='server.username  = "www-data"
 server.groupname = "www-data"'
 fi
-procs=${AIGW_PROCS:-4}
+# As shipped: 2 processes x [gateway] threads (64) = 128 requests at once.
+procs=${AIGW_PROCS:-2}
 cat >"$RUN/lighttpd.conf" <<EOF
 # written by contrib/run-local.sh
 var.aigw_fcgi       = "$FCGI"
@@ -168,6 +169,7 @@ server.errorlog             = "$LT/error.log"
 server.pid-file             = "$LT/lighttpd.pid"
 server.upload-dirs          = ( "$LT/upload" )
 server.stream-response-body = 2
+server.max-fds              = 16384
 server.modules              = ( "mod_fastcgi", "mod_accesslog" )
 accesslog.filename          = "$LT/access.log"
 index-file.names            = ( "index.html" )
@@ -192,7 +194,7 @@ fi
 u=http://127.0.0.1:$PORT
 cat <<EOF
 
-aigw is running at $u (lighttpd, $procs processes)
+aigw is running at $u (lighttpd, $procs processes x [gateway] threads)
   policy:    run/aigw.ini (from etc/aigw.ini)
   upstream:  $upstream
   usage log: run/log/usage.jsonl    server logs: run/lighttpd/

@@ -1,31 +1,56 @@
-/* fcgi_main.c: aigw.fcgi, the FastCGI responder: the libfcgi accept loop
- * around the shared core. Started as plain CGI, it serves one request. */
+/* fcgi_main.c: aigw.fcgi, the FastCGI responder: worker threads, each in
+ * libfcgi's accept loop around the shared core ([gateway] threads of them,
+ * fixed at start). Started as plain CGI, it serves one request. */
 #include "cgi_io.h"
+#include "exchange.h"
+#include "gw.h"
 #include "serve.h"
 
+#include <curl/curl.h>
 #include <fastcgi.h>
 #include <fcgiapp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-static volatile sig_atomic_t stopping;
-static volatile sig_atomic_t reopen_logs;
+/* A worker's stack: the deepest the responder goes (JSON nested 64 deep in
+ * json-c and the usage scanner, a policy reload, a TLS handshake) uses a
+ * small part of it; untouched pages cost no memory. */
+#define WORKER_STACK (256 * 1024)
+
+/* How long SIGTERM waits for requests in flight before the process exits. */
+#define STOP_GRACE_S 10
+
+/* The process's shared state, for the signal handlers. */
+static struct gw_shared *signalled;
+
+/* One accept at a time on the shared socket (libfcgi's threaded pattern). */
+static pthread_mutex_t accept_mu = PTHREAD_MUTEX_INITIALIZER;
+
+struct worker {
+	pthread_t tid;
+	bool started;
+	struct gw_proc proc;
+	FCGX_Request rq;
+	struct gw_io io;
+};
 
 static void on_term(int sig)
 {
 	(void)sig;
-	stopping = 1;
+	atomic_store(&signalled->stopping, true);
 	FCGX_ShutdownPending();
 }
 
 static void on_hup(int sig)
 {
 	(void)sig;
-	reopen_logs = 1;
+	atomic_fetch_add(&signalled->reopen_gen, 1);
 }
 
 static const char *fcgi_param(void *ctx, const char *name)
@@ -58,6 +83,17 @@ static int fcgi_flush(void *ctx)
 	return FCGX_FFlush(((FCGX_Request *)ctx)->out) == 0 ? 0 : -1;
 }
 
+/* The server closed the connection (its client left): poll, never blocks. */
+static bool fcgi_gone(void *ctx)
+{
+	FCGX_Request *rq = ctx;
+	struct pollfd pfd = { .fd = rq->ipcFd, .events = POLLRDHUP };
+
+	if (rq->ipcFd < 0)
+		return false;
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 /* Input the responder may discard to end a request quickly: past it, the
  * usual libfcgi close (shut down, then read until the server closes) stays. */
 #define FAST_CLOSE_MAX_DRAIN 65536
@@ -85,13 +121,42 @@ static void prefer_fast_close(FCGX_Request *rq)
 
 /* Waits for the next connection, looking at the policy files once a second
  * meanwhile, so that an idle worker takes up an edit (a consumer taken out
- * of allow, say) before a later broken edit could freeze what it has. */
-static void wait_for_connection(struct gw_proc *proc)
+ * of allow, say) before a later broken edit could freeze what it has.
+ * Called under accept_mu: one thread waits, the others queue on the mutex. */
+static void wait_for_connection(struct gw_shared *sh)
 {
 	struct pollfd pfd = { .fd = FCGI_LISTENSOCK_FILENO, .events = POLLIN };
 
-	while (!stopping && poll(&pfd, 1, 1000) == 0)
-		proc_refresh_policy(proc, time(NULL));
+	while (!atomic_load(&sh->stopping) && poll(&pfd, 1, 1000) == 0)
+		shared_refresh(sh, time(NULL));
+}
+
+/* Accepts the next request: a new connection under accept_mu, or the next
+ * request of a connection the server kept open (read on its own). */
+static int accept_request(struct worker *w)
+{
+	struct gw_shared *sh = w->proc.shared;
+	int rc;
+
+	if (w->rq.ipcFd >= 0)
+		return atomic_load(&sh->stopping) ? -1 : FCGX_Accept_r(&w->rq);
+	pthread_mutex_lock(&accept_mu);
+	wait_for_connection(sh);
+	rc = atomic_load(&sh->stopping) ? -1 : FCGX_Accept_r(&w->rq);
+	pthread_mutex_unlock(&accept_mu);
+	return rc;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	while (accept_request(w) >= 0) {
+		serve(&w->proc, &w->io);
+		prefer_fast_close(&w->rq);
+		FCGX_Finish_r(&w->rq);
+	}
+	return NULL;
 }
 
 static void install_signals(void)
@@ -101,7 +166,6 @@ static void install_signals(void)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
-	/* No SA_RESTART: SIGTERM must interrupt accept() so the loop ends. */
 	sa.sa_handler = on_term;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -111,50 +175,117 @@ static void install_signals(void)
 	sigaction(SIGUSR1, &sa, NULL);
 }
 
-static int serve_cgi_once(struct gw_proc *proc)
+static int serve_cgi_once(struct gw_shared *sh)
 {
+	struct gw_proc proc;
 	struct gw_io io;
 
+	proc_init(&proc, sh);
 	cgi_io_init(&io);
-	serve(proc, &io);
+	serve(&proc, &io);
 	fflush(stdout);
+	proc_free(&proc);
 	return 0;
+}
+
+/* [gateway] threads of the policy in force at start (a change takes effect
+ * on restart); AIGW_TEST_THREADS overrides it for the test suite. */
+static int thread_count(struct gw_shared *sh)
+{
+	const char *t = getenv("AIGW_TEST_THREADS");
+	struct gw_policy_ref *ref;
+	int n = 64;
+
+	if (t && atoi(t) > 0)
+		return atoi(t) > 4096 ? 4096 : atoi(t);
+	ref = shared_policy_get(sh);
+	if (ref)
+		n = ref->policy->threads;
+	shared_policy_put(ref);
+	return n;
+}
+
+static bool start_worker(struct worker *w, struct gw_shared *sh, const pthread_attr_t *attr)
+{
+	proc_init(&w->proc, sh);
+	FCGX_InitRequest(&w->rq, 0, 0);
+	w->io = (struct gw_io){ .ctx = &w->rq, .param = fcgi_param, .params = fcgi_params,
+				.read = fcgi_read, .write = fcgi_write, .flush = fcgi_flush,
+				.gone = fcgi_gone };
+	w->started = pthread_create(&w->tid, attr, worker_main, w) == 0;
+	return w->started;
+}
+
+/* Starts the workers with the handled signals blocked (the main thread
+ * takes them), waits for SIGTERM, then gives requests in flight
+ * STOP_GRACE_S seconds. Returns true when every worker ended. */
+static bool run_workers(struct gw_shared *sh, struct worker *w, int n)
+{
+	sigset_t block, old;
+	pthread_attr_t attr;
+	struct timespec until;
+	bool all = true;
+	int started = 0;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, WORKER_STACK);
+	for (int i = 0; i < n; i++)
+		started += start_worker(&w[i], sh, &attr);
+	pthread_attr_destroy(&attr);
+	if (started < n)
+		gw_log("started %d of %d worker threads", started, n);
+	while (!atomic_load(&sh->stopping) && started > 0)
+		sigsuspend(&old);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += STOP_GRACE_S;
+	for (int i = 0; i < n; i++)
+		if (w[i].started && pthread_timedjoin_np(w[i].tid, NULL, &until) != 0)
+			all = false;
+	return all;
 }
 
 int main(void)
 {
-	struct gw_proc proc;
-	FCGX_Request rq;
-	struct gw_io io = { .param = fcgi_param, .params = fcgi_params, .read = fcgi_read,
-			    .write = fcgi_write, .flush = fcgi_flush };
-	int rc = 0;
+	static struct gw_shared shared;
+	struct worker *workers;
+	int n;
 
+	signalled = &shared;
 	install_signals();
 	if (FCGX_Init() != 0) {
 		fprintf(stderr, "aigw: cannot initialise libfcgi\n");
 		return 1;
 	}
 	/* Read process-level settings before the first accept. */
-	if (proc_init(&proc, getenv("AIGW_CONFIG")) < 0)
+	shared_init(&shared, getenv("AIGW_CONFIG"));
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		gw_log("cannot initialise libcurl");
 		return 1;
-	proc.reopen_logs = &reopen_logs;
+	}
 	if (FCGX_IsCGI()) {
-		rc = serve_cgi_once(&proc);
-		proc_free(&proc);
+		int rc = serve_cgi_once(&shared);
+		shared_free(&shared);
 		return rc;
 	}
-	FCGX_InitRequest(&rq, 0, 0);
-	io.ctx = &rq;
-	for (;;) {
-		if (rq.ipcFd < 0) /* no kept-alive connection with a request pending */
-			wait_for_connection(&proc);
-		if (stopping || FCGX_Accept_r(&rq) < 0)
-			break;
-		serve(&proc, &io);
-		prefer_fast_close(&rq);
-		FCGX_Finish_r(&rq);
+	n = thread_count(&shared);
+	workers = gw_calloc((size_t)n, sizeof(*workers));
+	if (!run_workers(&shared, workers, n)) {
+		gw_log("stopping with requests still in flight after %d s", STOP_GRACE_S);
+		fflush(NULL);
+		_exit(0);
 	}
-	FCGX_Free(&rq, 1);
-	proc_free(&proc);
+	for (int i = 0; i < n; i++) {
+		FCGX_Free(&workers[i].rq, 1);
+		proc_free(&workers[i].proc);
+	}
+	free(workers);
+	shared_free(&shared);
 	return 0;
 }

@@ -23,6 +23,10 @@
 #                  tests/run-e2e-san.sh passes the sanitizers' options this
 #                  way: a test that sets it should add to it, as in
 #                  AIGW_EXTRA_ENV="${AIGW_EXTRA_ENV:-} NAME=VALUE"
+#   AIGW_TEST_THREADS=N  worker threads of every aigw.fcgi started here
+#                  (passed to it in its environment, whatever the test's
+#                  AIGW_EXTRA_ENV; unset: the policy's [gateway] threads,
+#                  64 by default)
 #   AIGW_SERVER_CONF lines added, as they are, at the end of the generated
 #                  configuration of the next start_lighttpd / start_apache,
 #                  or of its server block for start_nginx, in that server's
@@ -477,11 +481,17 @@ _extra_env_check() {
 	done
 }
 
-# The words of AIGW_EXTRA_ENV, one per line.
+# The words of AIGW_EXTRA_ENV (and AIGW_TEST_THREADS), one per line.
 _extra_env() {
 	local words
-	read -ra words <<<"${AIGW_EXTRA_ENV:-}"
+	read -ra words <<<"$(_extra_words)"
 	[ "${#words[@]}" -eq 0 ] || printf '%s\n' "${words[@]}"
+}
+
+# AIGW_EXTRA_ENV with AIGW_TEST_THREADS added when it is set.
+_extra_words() {
+	printf '%s' "${AIGW_EXTRA_ENV:-}"
+	[ -z "${AIGW_TEST_THREADS:-}" ] || printf ' AIGW_TEST_THREADS=%s' "$AIGW_TEST_THREADS"
 }
 
 # AIGW_SERVER_CONF, for the end of a generated configuration.
@@ -567,7 +577,7 @@ EOF
 		sed 's/^/#   /' "$T/$name.out"
 		bail "lighttpd refuses $T/$name.conf"
 	}
-	read -ra extra <<<"${AIGW_EXTRA_ENV:-}"
+	read -ra extra <<<"$(_extra_words)"
 	start_bg "$name" env "${extra[@]}" lighttpd -D -f "$T/$name.conf"
 	GW_PID=$BG_PID
 	GW_SERVER=lighttpd
@@ -684,7 +694,7 @@ start_nginx() {
 			diag "multiwatch not found: one FastCGI process instead of $procs"
 		fi
 	fi
-	read -ra extra <<<"${AIGW_EXTRA_ENV:-}"
+	read -ra extra <<<"$(_extra_words)"
 	rm -f "$sock"
 	start_bg "$name-fcgi" "${run_as[@]}" env AIGW_CONFIG="$policy" \
 		"${extra[@]}" spawn-fcgi -n -s "$sock" -M 0660 -- "${fcgi[@]}"

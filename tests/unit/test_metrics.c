@@ -599,6 +599,23 @@ static void test_usage_series_edges(void)
 	json_object_put(s);
 }
 
+static void test_in_flight(void)
+{
+	const char *names[] = { "alice", "evil\"\n{x=\"1\"}" };
+	long long held[] = { 3, 0 };
+	struct gw_buf out = { 0 };
+
+	metrics_render_in_flight(names, held, 2, &out);
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf_str(&out), "# TYPE aigw_in_flight gauge\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(buf_str(&out), "aigw_in_flight{consumer=\"alice\"} 3\n"));
+	CU_ASSERT_PTR_NOT_NULL(
+		strstr(buf_str(&out), "aigw_in_flight{consumer=\"evil\\\"\\n{x=\\\"1\\\"}\"} 0\n"));
+	buf_free(&out);
+	metrics_render_in_flight(NULL, NULL, 0, &out);
+	CU_ASSERT_PTR_NULL(strstr(buf_str(&out), "aigw_in_flight{"));
+	buf_free(&out);
+}
+
 void suite_metrics(void)
 {
 	static const struct tu_test tests[] = {
@@ -609,6 +626,7 @@ void suite_metrics(void)
 		{ "render: hostile label values escaped", test_render_escapes_labels, false },
 		{ "render: (consumer, model) pairs stay apart", test_render_pairs_stay_apart,
 		  false },
+		{ "in_flight: a gauge per consumer, labels escaped", test_in_flight, false },
 		{ "usage_period: consumers, models, rows, total", test_usage_period, false },
 		{ "usage_period: empty", test_usage_period_empty, false },
 		{ "usage_period: errors are status >= 400", test_usage_period_errors, false },
