@@ -158,14 +158,15 @@ expect_status 200 "$GW_URL/ui/index.html"
 expect_eq "/ui/ is not the gateway" "" "$(header X-AIGW-Request-Id)"
 expect_contains "/ui/index.html is the page" "$(body)" "<html"
 
-# --- body sizes: above max_body (1 MiB) but below client_max_body_size
-# (2m): the gateway's 413; above 2m: nginx's own 413 (HTML).
-head -c 1100000 /dev/zero | tr '\0' a | sed 's/^/text=/' >"$T/big1.txt"
-head -c 2200000 /dev/zero | tr '\0' a | sed 's/^/text=/' >"$T/big2.txt"
+# --- body sizes: above max_body (32 MiB) but below client_max_body_size
+# (33m): the gateway's 413; above 33m: nginx's own 413 (HTML).
+head -c 33600000 /dev/zero | tr '\0' a | sed 's/^/text=/' >"$T/big1.txt"
+head -c 34700000 /dev/zero | tr '\0' a | sed 's/^/text=/' >"$T/big2.txt"
 expect_status 413 "${KEY[@]}" --data-binary "@$T/big1.txt" "$GW_URL/"
-expect_gateway_error "1.1 MB body: the gateway's 413"
+expect_gateway_error "33.6 MB body: the gateway's 413"
 expect_status 413 "${KEY[@]}" --data-binary "@$T/big2.txt" "$GW_URL/"
-expect_contains "2.2 MB body: nginx's own 413" "$(body)" "nginx"
+expect_contains "34.7 MB body: nginx's own 413" "$(body)" "nginx"
+rm -f "$T/big1.txt" "$T/big2.txt"
 
 # --- the workers still answer, and nothing crashed.
 pids_before=$(fcgi_pids | sort | tr '\n' ' ')

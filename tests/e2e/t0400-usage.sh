@@ -9,7 +9,7 @@ need curl
 scratch_init
 start_stub
 seed_policy "$T/aigw.ini"
-sed -i 's/^max_body  = 1048576/max_body  = 1048576\nadmin_key = usage-admin-key/' "$T/aigw.ini"
+sed -i 's/^max_body  = .*/&\nadmin_key = usage-admin-key/' "$T/aigw.ini"
 cat >>"$T/aigw.ini" <<'EOF2'
 
 [consumer team3]
