@@ -26,31 +26,25 @@
 /* How long SIGTERM waits for requests in flight before the process exits. */
 #define STOP_GRACE_S 10
 
-/* The process's shared state, for the signal handlers. */
-static struct gw_shared *signalled;
-
-/* One accept at a time on the shared socket (libfcgi's threaded pattern). */
-static pthread_mutex_t accept_mu = PTHREAD_MUTEX_INITIALIZER;
+/* How often the main thread looks at the policy files while it waits for
+ * signals, and how often it wakes idle workers once stopping. */
+#define TICK_MS 1000
+#define WAKE_MS 100
 
 struct worker {
 	pthread_t tid;
 	bool started;
+	atomic_bool idle; /* in accept: may be woken by SIGUSR2 when stopping */
+	atomic_bool done;
 	struct gw_proc proc;
 	FCGX_Request rq;
 	struct gw_io io;
 };
 
-static void on_term(int sig)
+/* SIGUSR2 only interrupts a worker's accept (installed without SA_RESTART). */
+static void on_wake(int sig)
 {
 	(void)sig;
-	atomic_store(&signalled->stopping, true);
-	FCGX_ShutdownPending();
-}
-
-static void on_hup(int sig)
-{
-	(void)sig;
-	atomic_fetch_add(&signalled->reopen_gen, 1);
 }
 
 static const char *fcgi_param(void *ctx, const char *name)
@@ -119,32 +113,19 @@ static void prefer_fast_close(FCGX_Request *rq)
 		FCGX_Detach(rq);
 }
 
-/* Waits for the next connection, looking at the policy files once a second
- * meanwhile, so that an idle worker takes up an edit (a consumer taken out
- * of allow, say) before a later broken edit could freeze what it has.
- * Called under accept_mu: one thread waits, the others queue on the mutex. */
-static void wait_for_connection(struct gw_shared *sh)
-{
-	struct pollfd pfd = { .fd = FCGI_LISTENSOCK_FILENO, .events = POLLIN };
-
-	while (!atomic_load(&sh->stopping) && poll(&pfd, 1, 1000) == 0)
-		shared_refresh(sh, time(NULL));
-}
-
-/* Accepts the next request: a new connection under accept_mu, or the next
- * request of a connection the server kept open (read on its own). */
+/* Accepts the next request: a new connection, or the next request of one
+ * the server kept open. Every idle worker waits in accept() itself, so the
+ * kernel wakes exactly one per connection and no lock is handed around;
+ * the main thread looks at the policy files meanwhile. */
 static int accept_request(struct worker *w)
 {
 	struct gw_shared *sh = w->proc.shared;
 	int rc;
 
-	if (w->rq.ipcFd >= 0)
-		return atomic_load(&sh->stopping) ? -1 : FCGX_Accept_r(&w->rq);
-	pthread_mutex_lock(&accept_mu);
-	wait_for_connection(sh);
+	atomic_store(&w->idle, true);
 	rc = atomic_load(&sh->stopping) ? -1 : FCGX_Accept_r(&w->rq);
-	pthread_mutex_unlock(&accept_mu);
-	return rc;
+	atomic_store(&w->idle, false);
+	return rc; /* a request accepted while stopping is still served */
 }
 
 static void *worker_main(void *arg)
@@ -156,6 +137,7 @@ static void *worker_main(void *arg)
 		prefer_fast_close(&w->rq);
 		FCGX_Finish_r(&w->rq);
 	}
+	atomic_store(&w->done, true);
 	return NULL;
 }
 
@@ -166,13 +148,8 @@ static void install_signals(void)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
-	sa.sa_handler = on_term;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = on_hup;
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = on_wake; /* no SA_RESTART: accept() returns EINTR */
+	sigaction(SIGUSR2, &sa, NULL);
 }
 
 static int serve_cgi_once(struct gw_shared *sh)
@@ -208,7 +185,7 @@ static int thread_count(struct gw_shared *sh)
 static bool start_worker(struct worker *w, struct gw_shared *sh, const pthread_attr_t *attr)
 {
 	proc_init(&w->proc, sh);
-	FCGX_InitRequest(&w->rq, 0, 0);
+	FCGX_InitRequest(&w->rq, 0, FCGI_FAIL_ACCEPT_ON_INTR);
 	w->io = (struct gw_io){ .ctx = &w->rq, .param = fcgi_param, .params = fcgi_params,
 				.read = fcgi_read, .write = fcgi_write, .flush = fcgi_flush,
 				.gone = fcgi_gone };
@@ -216,23 +193,75 @@ static bool start_worker(struct worker *w, struct gw_shared *sh, const pthread_a
 	return w->started;
 }
 
-/* Starts the workers with the handled signals blocked (the main thread
- * takes them), waits for SIGTERM, then gives requests in flight
- * STOP_GRACE_S seconds. Returns true when every worker ended. */
+/* Waits for SIGTERM (or SIGINT), taking SIGHUP and SIGUSR1 (reopen the
+ * usage logs) on the way and looking at the policy files once a second,
+ * so that idle workers take up an edit before a later broken edit could
+ * freeze what they have. */
+static void main_loop(struct gw_shared *sh, const sigset_t *handled)
+{
+	while (!atomic_load(&sh->stopping)) {
+		struct timespec tick = { TICK_MS / 1000, (TICK_MS % 1000) * 1000000L };
+		int sig = sigtimedwait(handled, NULL, &tick);
+
+		if (sig == SIGTERM || sig == SIGINT) {
+			atomic_store(&sh->stopping, true);
+			FCGX_ShutdownPending();
+		} else if (sig == SIGHUP || sig == SIGUSR1) {
+			atomic_fetch_add(&sh->reopen_gen, 1);
+		}
+		shared_refresh(sh, time(NULL));
+	}
+}
+
+/* Stopping: wakes the workers waiting in accept (again every WAKE_MS, as
+ * one may be just about to call it) and waits up to STOP_GRACE_S for
+ * requests in flight. Returns true when every worker ended. */
+static bool stop_workers(struct worker *w, int n)
+{
+	struct timespec now, until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += STOP_GRACE_S;
+	for (;;) {
+		int running = 0;
+		for (int i = 0; i < n; i++) {
+			if (!w[i].started || atomic_load(&w[i].done))
+				continue;
+			running++;
+			if (atomic_load(&w[i].idle))
+				pthread_kill(w[i].tid, SIGUSR2);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (running == 0 || now.tv_sec > until.tv_sec ||
+		    (now.tv_sec == until.tv_sec && now.tv_nsec >= until.tv_nsec))
+			break;
+		nanosleep(&(struct timespec){ 0, WAKE_MS * 1000000L }, NULL);
+	}
+	for (int i = 0; i < n; i++) {
+		if (!w[i].started)
+			continue;
+		if (!atomic_load(&w[i].done))
+			return false;
+		pthread_join(w[i].tid, NULL);
+	}
+	return true;
+}
+
+/* Starts the workers with the process's signals blocked in every thread
+ * (the main thread takes them synchronously), runs until SIGTERM, then
+ * stops them. Returns true when every worker ended. */
 static bool run_workers(struct gw_shared *sh, struct worker *w, int n)
 {
-	sigset_t block, old;
+	sigset_t handled;
 	pthread_attr_t attr;
-	struct timespec until;
-	bool all = true;
 	int started = 0;
 
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &block, &old);
+	sigemptyset(&handled);
+	sigaddset(&handled, SIGTERM);
+	sigaddset(&handled, SIGINT);
+	sigaddset(&handled, SIGHUP);
+	sigaddset(&handled, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &handled, NULL);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, WORKER_STACK);
 	for (int i = 0; i < n; i++)
@@ -240,15 +269,10 @@ static bool run_workers(struct gw_shared *sh, struct worker *w, int n)
 	pthread_attr_destroy(&attr);
 	if (started < n)
 		gw_log("started %d of %d worker threads", started, n);
-	while (!atomic_load(&sh->stopping) && started > 0)
-		sigsuspend(&old);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += STOP_GRACE_S;
-	for (int i = 0; i < n; i++)
-		if (w[i].started && pthread_timedjoin_np(w[i].tid, NULL, &until) != 0)
-			all = false;
-	return all;
+	if (started == 0)
+		return true;
+	main_loop(sh, &handled);
+	return stop_workers(w, n);
 }
 
 int main(void)
@@ -257,7 +281,6 @@ int main(void)
 	struct worker *workers;
 	int n;
 
-	signalled = &shared;
 	install_signals();
 	if (FCGX_Init() != 0) {
 		fprintf(stderr, "aigw: cannot initialise libfcgi\n");
