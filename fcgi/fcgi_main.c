@@ -31,11 +31,16 @@
 #define TICK_MS 1000
 #define WAKE_MS 100
 
+struct pool;
+
 struct worker {
 	pthread_t tid;
 	bool started;
 	atomic_bool idle; /* in accept: may be woken by SIGUSR2 when stopping */
 	atomic_bool done;
+	pthread_cond_t turn; /* signalled when this worker becomes the acceptor */
+	bool promoted;
+	struct pool *pool;
 	struct gw_proc proc;
 	FCGX_Request rq;
 	struct gw_io io;
@@ -113,18 +118,79 @@ static void prefer_fast_close(FCGX_Request *rq)
 		FCGX_Detach(rq);
 }
 
-/* Accepts the next request: a new connection, or the next request of one
- * the server kept open. Every idle worker waits in accept() itself, so the
- * kernel wakes exactly one per connection and no lock is handed around;
- * the main thread looks at the policy files meanwhile. */
-static int accept_request(struct worker *w)
+/* Idle workers: up to ACCEPTORS of them wait in accept() (the kernel wakes
+ * one per connection); the others wait on a stack, most recently idle on
+ * top. A worker coming back from a request takes a free acceptor's place
+ * itself, and only when the last acceptor takes a connection is the top of
+ * the stack woken to accept. So a connection is taken at once, a quiet
+ * gateway wakes no thread but the one that serves, and the workers in use
+ * stay few and warm (their curl handles keep their upstream connections). */
+#define ACCEPTORS 2
+
+struct pool {
+	pthread_mutex_t mu;
+	int acceptors;        /* workers in (or on their way to) accept() */
+	struct worker **idle; /* the stack */
+	int n_idle;
+	atomic_bool *stopping; /* the process's: SIGTERM */
+};
+
+/* Waits until w may accept: at once when an acceptor's place is free, else
+ * on the stack until promoted. Returns false when stopping. */
+static bool wait_turn(struct pool *p, struct worker *w)
 {
-	struct gw_shared *sh = w->proc.shared;
+	bool go;
+
+	pthread_mutex_lock(&p->mu);
+	if (p->acceptors < ACCEPTORS || atomic_load(p->stopping)) {
+		p->acceptors++;
+	} else {
+		w->promoted = false;
+		p->idle[p->n_idle++] = w;
+		while (!w->promoted && !atomic_load(p->stopping))
+			pthread_cond_wait(&w->turn, &p->mu);
+		if (!w->promoted) { /* stopping: off the stack */
+			for (int i = 0; i < p->n_idle; i++)
+				if (p->idle[i] == w)
+					p->idle[i] = p->idle[--p->n_idle];
+			p->acceptors++;
+		}
+	}
+	go = !atomic_load(p->stopping);
+	pthread_mutex_unlock(&p->mu);
+	return go;
+}
+
+/* An acceptor got a connection (or gave up): when it was the last one, the
+ * top of the stack accepts next. */
+static void pass_turn(struct pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	if (--p->acceptors == 0 && p->n_idle > 0) {
+		struct worker *next = p->idle[--p->n_idle];
+		next->promoted = true;
+		p->acceptors++;
+		pthread_cond_signal(&next->turn);
+	}
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Accepts the next request: a new connection (in turn, see struct pool),
+ * or the next request of a connection the server kept open. */
+static int accept_request(struct pool *p, struct worker *w)
+{
 	int rc;
 
+	if (w->rq.ipcFd >= 0) /* a kept-alive connection: read its next request */
+		return atomic_load(p->stopping) ? -1 : FCGX_Accept_r(&w->rq);
+	if (!wait_turn(p, w)) {
+		pass_turn(p);
+		return -1;
+	}
 	atomic_store(&w->idle, true);
-	rc = atomic_load(&sh->stopping) ? -1 : FCGX_Accept_r(&w->rq);
+	rc = atomic_load(p->stopping) ? -1 : FCGX_Accept_r(&w->rq);
 	atomic_store(&w->idle, false);
+	pass_turn(p);
 	return rc; /* a request accepted while stopping is still served */
 }
 
@@ -132,7 +198,7 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 
-	while (accept_request(w) >= 0) {
+	while (accept_request(w->pool, w) >= 0) {
 		serve(&w->proc, &w->io);
 		prefer_fast_close(&w->rq);
 		FCGX_Finish_r(&w->rq);
@@ -182,9 +248,12 @@ static int thread_count(struct gw_shared *sh)
 	return n;
 }
 
-static bool start_worker(struct worker *w, struct gw_shared *sh, const pthread_attr_t *attr)
+static bool start_worker(struct worker *w, struct gw_shared *sh, struct pool *pool,
+			 const pthread_attr_t *attr)
 {
 	proc_init(&w->proc, sh);
+	w->pool = pool;
+	pthread_cond_init(&w->turn, NULL);
 	FCGX_InitRequest(&w->rq, 0, FCGI_FAIL_ACCEPT_ON_INTR);
 	w->io = (struct gw_io){ .ctx = &w->rq, .param = fcgi_param, .params = fcgi_params,
 				.read = fcgi_read, .write = fcgi_write, .flush = fcgi_flush,
@@ -216,7 +285,7 @@ static void main_loop(struct gw_shared *sh, const sigset_t *handled)
 /* Stopping: wakes the workers waiting in accept (again every WAKE_MS, as
  * one may be just about to call it) and waits up to STOP_GRACE_S for
  * requests in flight. Returns true when every worker ended. */
-static bool stop_workers(struct worker *w, int n)
+static bool stop_workers(struct pool *p, struct worker *w, int n)
 {
 	struct timespec now, until;
 
@@ -224,6 +293,10 @@ static bool stop_workers(struct worker *w, int n)
 	until.tv_sec += STOP_GRACE_S;
 	for (;;) {
 		int running = 0;
+		pthread_mutex_lock(&p->mu);
+		for (int i = 0; i < p->n_idle; i++)
+			pthread_cond_signal(&p->idle[i]->turn);
+		pthread_mutex_unlock(&p->mu);
 		for (int i = 0; i < n; i++) {
 			if (!w[i].started || atomic_load(&w[i].done))
 				continue;
@@ -254,7 +327,10 @@ static bool run_workers(struct gw_shared *sh, struct worker *w, int n)
 {
 	sigset_t handled;
 	pthread_attr_t attr;
+	struct pool pool = { .idle = gw_calloc((size_t)n, sizeof(struct worker *)),
+			     .stopping = &sh->stopping };
 	int started = 0;
+	bool all;
 
 	sigemptyset(&handled);
 	sigaddset(&handled, SIGTERM);
@@ -262,17 +338,22 @@ static bool run_workers(struct gw_shared *sh, struct worker *w, int n)
 	sigaddset(&handled, SIGHUP);
 	sigaddset(&handled, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &handled, NULL);
+	pthread_mutex_init(&pool.mu, NULL);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, WORKER_STACK);
 	for (int i = 0; i < n; i++)
-		started += start_worker(&w[i], sh, &attr);
+		started += start_worker(&w[i], sh, &pool, &attr);
 	pthread_attr_destroy(&attr);
 	if (started < n)
 		gw_log("started %d of %d worker threads", started, n);
-	if (started == 0)
-		return true;
-	main_loop(sh, &handled);
-	return stop_workers(w, n);
+	if (started > 0)
+		main_loop(sh, &handled);
+	all = stop_workers(&pool, w, n);
+	if (all) { /* else threads may still use the pool: the process exits */
+		pthread_mutex_destroy(&pool.mu);
+		free(pool.idle);
+	}
+	return all;
 }
 
 int main(void)
