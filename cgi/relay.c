@@ -7,7 +7,42 @@
 #include <strings.h>
 #include <limits.h>
 
-int relay_init(struct relay *r)
+static void pool_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
+{
+	(void)h, (void)access;
+	pthread_mutex_lock(&((struct relay_pool *)ud)->mu[data]);
+}
+
+static void pool_unlock(CURL *h, curl_lock_data data, void *ud)
+{
+	(void)h;
+	pthread_mutex_unlock(&((struct relay_pool *)ud)->mu[data]);
+}
+
+void relay_pool_init(struct relay_pool *p)
+{
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&p->mu[i], NULL);
+	p->share = curl_share_init();
+	if (!p->share)
+		return;
+	curl_share_setopt(p->share, CURLSHOPT_LOCKFUNC, pool_lock);
+	curl_share_setopt(p->share, CURLSHOPT_UNLOCKFUNC, pool_unlock);
+	curl_share_setopt(p->share, CURLSHOPT_USERDATA, p);
+	curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+}
+
+void relay_pool_free(struct relay_pool *p)
+{
+	if (p->share)
+		curl_share_cleanup(p->share);
+	p->share = NULL;
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&p->mu[i]);
+}
+
+int relay_init(struct relay *r, struct relay_pool *pool)
 {
 	memset(r, 0, sizeof(*r));
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -15,6 +50,8 @@ int relay_init(struct relay *r)
 	r->curl = curl_easy_init();
 	if (!r->curl)
 		return -1;
+	if (pool && pool->share)
+		curl_easy_setopt(r->curl, CURLOPT_SHARE, pool->share);
 	/* Set once: these never change between calls. */
 	curl_easy_setopt(r->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(r->curl, CURLOPT_TCP_KEEPALIVE, 1L);

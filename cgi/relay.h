@@ -4,6 +4,7 @@
 #define GW_RELAY_H
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
@@ -77,8 +78,24 @@ struct relay {
 	struct timespec start, last_data;
 };
 
-/* Creates the process's handle. Returns 0 or -1. */
-int relay_init(struct relay *r);
+/* What the curl handles of one process share, under locks: DNS answers
+ * and TLS sessions, so a thread's first call to an upstream resolves
+ * nothing again and resumes TLS instead of a full handshake. (libcurl does
+ * not support sharing connections between concurrent threads: each handle
+ * keeps its own.) */
+struct relay_pool {
+	CURLSH *share; /* NULL: nothing shared */
+	pthread_mutex_t mu[CURL_LOCK_DATA_LAST];
+};
+
+/* Sets the pool up (the share may be NULL when libcurl cannot make one:
+ * handles then share nothing). relay_pool_free when no handle uses it. */
+void relay_pool_init(struct relay_pool *p);
+void relay_pool_free(struct relay_pool *p);
+
+/* Creates a thread's handle, sharing through pool (NULL: nothing shared).
+ * Returns 0 or -1. */
+int relay_init(struct relay *r, struct relay_pool *pool);
 
 /* Performs one upstream call. The upstream's key goes as Authorization:
  * Bearer (api = openai) or x-api-key (api = anthropic). With rq->stream and a sink, 2xx answers go to

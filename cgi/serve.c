@@ -50,7 +50,7 @@ static bool proc_bind(struct gw_proc *proc, const struct gw_policy *p)
 	struct gw_shared *sh = proc->shared;
 	unsigned gen = atomic_load(&sh->reopen_gen);
 
-	if (!proc->relay.curl && relay_init(&proc->relay) < 0) {
+	if (!proc->relay.curl && relay_init(&proc->relay, &sh->relay_pool) < 0) {
 		gw_log("cannot initialise libcurl");
 		return false;
 	}

@@ -125,6 +125,7 @@ void shared_init(struct gw_shared *sh, const char *config_path)
 	if (getenv("AIGW_TEST_LOCK_HOLD_MS"))
 		sh->lock_hold_ms = (unsigned)strtoul(getenv("AIGW_TEST_LOCK_HOLD_MS"), NULL, 10);
 	sh->pid = getpid();
+	relay_pool_init(&sh->relay_pool);
 	atomic_init(&sh->checked, (long long)time(NULL));
 	pthread_mutex_lock(&sh->reload_mu);
 	shared_load(sh);
@@ -141,6 +142,7 @@ void shared_free(struct gw_shared *sh)
 	pthread_mutex_destroy(&sh->reload_mu);
 	pthread_mutex_destroy(&sh->balance_mu);
 	pthread_mutex_destroy(&sh->unpriced_mu);
+	relay_pool_free(&sh->relay_pool);
 	free(sh->config_path);
 	memset(sh, 0, sizeof(*sh));
 }

@@ -14,6 +14,7 @@
 
 #include "balance.h"
 #include "policy.h"
+#include "relay.h"
 
 /* A policy and the number of holders: the process (while it is in force)
  * and each request that started with it. The last holder frees it. */
@@ -41,6 +42,7 @@ struct gw_shared {
 	unsigned lock_hold_ms;         /* test hook, from AIGW_TEST_LOCK_HOLD_MS */
 	atomic_uint reopen_gen;        /* bumped by SIGHUP: reopen the usage logs */
 	atomic_bool stopping;          /* SIGTERM: accept nothing more */
+	struct relay_pool relay_pool;  /* what the threads' curl handles share */
 };
 
 /* Sets the process up and loads the first policy (errors go to stderr; a

@@ -35,6 +35,7 @@ expect_eq "  code" unknown_url "$(json_get 'j["error"]["code"]')"
 cgi_expect "DELETE on the prompt route" 405 "${KEY[@]}" DELETE "/?text=hi"
 cgi_expect "DELETE on /v1/chat/completions" 405 "${BEARER[@]}" DELETE "/v1/chat/completions"
 
+sed -i 's/^max_body .*/max_body  = 1048576/' "$T/aigw.ini" # 1 MiB for this case
 big=$(head -c 1100000 /dev/zero | tr '\0' a)
 cgi_expect "a body over max_body" 413 "${BEARER[@]}" -d "$big" POST "/v1/chat/completions"
 expect_eq "  usage: too_large" "413 too_large" "$(usage_last status reason)"
