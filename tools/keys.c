@@ -4,6 +4,7 @@
 #include "gw.h"
 #include "digest.h"
 #include "stats.h"
+#include "store.h"
 #include "statefile.h"
 #include "str.h"
 
@@ -595,33 +596,34 @@ static int key_revoke(struct keys_cmd *k, const char *name)
 
 /* ---- key list ---- */
 
-/* The last UTC day (within LAST_USED_DAYS) with a request of the consumer
- * in the file store's day tables; "-" when none or with another store. */
-static void last_used(const struct gw_policy *p, const char *name, int64_t today, char out[32])
+/* The last UTC day (within LAST_USED_DAYS) with a request of each consumer
+ * of p, from the store's day tables (file or Redis), into used[i]; "-"
+ * when none was found or the store cannot be read. */
+static void last_used(const struct gw_policy *p, int64_t today, char (*used)[32])
 {
-	strcpy(out, "-");
-	if (p->redis_host || !p->state_dir)
-		return;
-	for (int d = 0; d < LAST_USED_DAYS; d++) {
-		struct stats_file f;
-		struct stats_row *rows;
+	struct gw_store *store = store_open(p, 0);
+	size_t left = p->n_consumers;
+
+	for (size_t i = 0; i < p->n_consumers; i++)
+		strcpy(used[i], "-");
+	for (int d = 0; d < LAST_USED_DAYS && left > 0; d++) {
+		struct stats_row *rows = NULL;
 		char table[32];
 		size_t n = 0;
-		bool seen = false;
 
 		stats_day_name(today - d * DAY_MS, table);
-		if (stats_open_read(p->state_dir, table, &f) < 0)
-			continue;
-		rows = stats_snapshot(&f, &n, NULL);
-		stats_file_close(&f);
-		for (size_t i = 0; i < n && !seen; i++)
-			seen = strcmp(rows[i].key.consumer, name) == 0;
+		if (store_rows(store, table, &rows, &n, NULL) != GW_OK)
+			break;
+		for (size_t r = 0; r < n; r++)
+			for (size_t i = 0; i < p->n_consumers; i++)
+				if (used[i][0] == '-' &&
+				    strcmp(rows[r].key.consumer, p->consumers[i]->name) == 0) {
+					iso_time(today - d * DAY_MS, "%Y-%m-%d", used[i]);
+					left--;
+				}
 		free(rows);
-		if (seen) {
-			iso_time(today - d * DAY_MS, "%Y-%m-%d", out);
-			return;
-		}
 	}
+	store_close(store);
 }
 
 static bool in_keys_dir(const struct gw_policy *p, const struct gw_consumer *c)
@@ -633,12 +635,14 @@ static bool in_keys_dir(const struct gw_policy *p, const struct gw_consumer *c)
 static int key_list(struct keys_cmd *k)
 {
 	int64_t now = now_ms_utc(), today = now - now % DAY_MS;
+	char (*used)[32] = gw_calloc(k->p->n_consumers + 1, sizeof(*used));
 
+	last_used(k->p, today, used);
 	printf("%-24s %-20s %-20s %-10s %-10s %s\n", "NAME", "OWNER", "CREATED", "EXPIRES",
 	       "LAST_USED", "STATE");
 	for (size_t i = 0; i < k->p->n_consumers; i++) {
 		const struct gw_consumer *c = k->p->consumers[i];
-		char expires[32] = "-", used[32], state[64] = "active";
+		char expires[32] = "-", state[64] = "active";
 
 		if (!in_keys_dir(k->p, c))
 			continue;
@@ -652,10 +656,10 @@ static int key_list(struct keys_cmd *k)
 			iso_time(c->previous_until_ms, "%Y-%m-%dT%H:%M:%SZ", until);
 			snprintf(state, sizeof(state), "rotating until %s", until);
 		}
-		last_used(k->p, c->name, today, used);
 		printf("%-24s %-20s %-20s %-10s %-10s %s\n", c->name, c->owner ? c->owner : "-",
-		       c->created ? c->created : "-", expires, used, state);
+		       c->created ? c->created : "-", expires, used[i], state);
 	}
+	free(used);
 	return 0;
 }
 
