@@ -16,7 +16,7 @@ path = /v1
 mode = openai
 allow = consumer1
 EOP
-sed -i 's/^max_body  = 1048576/max_body  = 1048576\nadmin_key = valgrind-admin/' "$T/aigw.ini"
+sed -i 's/^max_body  = .*/&\nadmin_key = valgrind-admin/' "$T/aigw.ini"
 
 sock="$T/aigw.sock"
 AIGW_CONFIG="$T/aigw.ini" start_bg valgrind spawn-fcgi -n -s "$sock" -- \
