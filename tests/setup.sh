@@ -19,7 +19,8 @@
 #                  start_lighttpd / start_apache: NAME=VALUE words separated
 #                  by blanks (no quotes or blanks inside a word), e.g.
 #                  AIGW_EXTRA_ENV=AIGW_TEST_LOCK_HOLD_MS=2000; empty: none
-#                  (start_nginx: the environment of spawn-fcgi).
+#                  (start_nginx, start_apache_proxy: the environment of
+#                  spawn-fcgi).
 #                  tests/run-e2e-san.sh passes the sanitizers' options this
 #                  way: a test that sets it should add to it, as in
 #                  AIGW_EXTRA_ENV="${AIGW_EXTRA_ENV:-} NAME=VALUE"
@@ -91,14 +92,23 @@
 #                                one process without multiwatch); skips the
 #                                test without nginx or spawn-fcgi.  Sets the
 #                                same variables, and GW_FCGI_PID
-#                                all three set GW_FCGI_LOG: the file that gets
+#                                all four set GW_FCGI_LOG: the file that gets
 #                                the FastCGI processes' standard error (aigw's
 #                                messages): lighttpd's own standard error
 #                                ($T/NAME.out, as no server.breakagelog is
 #                                set), Apache's error log, spawn-fcgi's
-#                                output ($T/NAME-fcgi.out)
-#   start_server SERVER POLICY [MAXPROCS]   SERVER is lighttpd, apache or
-#                                nginx
+#                                output ($T/NAME-fcgi.out: nginx and
+#                                start_apache_proxy)
+#   start_apache_proxy POLICY [PROCS]   Apache + mod_proxy_fcgi +
+#                                etc/apache-aigw-proxy-fcgi.conf in front of
+#                                PROCS (default 4) processes started by
+#                                spawn-fcgi, as start_nginx; skips the test
+#                                without apache2, mod_proxy_fcgi or
+#                                spawn-fcgi.  Sets the same variables as
+#                                start_nginx (GW_SERVER=apache); its files go
+#                                to $T/apache-proxy* unless GW_INSTANCE is set
+#   start_server SERVER POLICY [MAXPROCS]   SERVER is lighttpd, apache,
+#                                apache-proxy or nginx
 #   stop_server                  stop the running web server (and, for
 #                                nginx, the spawn-fcgi processes)
 #   fcgi_pids                    print the pids of the running aigw FastCGI
@@ -662,6 +672,110 @@ EOF
 	_wait_server "$name" "$GW_ERRORLOG"
 }
 
+# Starts PROCS aigw.fcgi processes (through multiwatch when PROCS > 1) on
+# the unix socket SOCK with spawn-fcgi -n, as etc/aigw-spawn-fcgi.service
+# does, output to $T/NAME.out; sets GW_FCGI_PID.  Call outside $(...).
+_spawn_fcgi() {
+	local name=$1 policy=$2 procs=$3 sock=$4 i=0 extra fcgi run_as=()
+	if [ "$(id -u)" = 0 ]; then
+		run_as=(setpriv --reuid=www-data --regid=www-data --init-groups)
+	fi
+	fcgi=("$AIGW_FCGI")
+	if [ "$procs" -gt 1 ]; then
+		if command -v multiwatch >/dev/null 2>&1; then
+			fcgi=("$(command -v multiwatch)" -f "$procs" -- "$AIGW_FCGI")
+		else
+			diag "multiwatch not found: one FastCGI process instead of $procs"
+		fi
+	fi
+	read -ra extra <<<"$(_extra_words)"
+	rm -f "$sock"
+	start_bg "$name" "${run_as[@]}" env AIGW_CONFIG="$policy" \
+		"${extra[@]}" spawn-fcgi -n -s "$sock" -M 0660 -- "${fcgi[@]}"
+	GW_FCGI_PID=$BG_PID
+	while [ ! -S "$sock" ] && [ "$i" -lt 100 ]; do
+		_alive "$GW_FCGI_PID" || break
+		sleep 0.05
+		i=$((i + 1))
+	done
+	sleep 0.2
+	if [ ! -S "$sock" ] || ! _alive "$GW_FCGI_PID"; then
+		sed 's/^/#   /' "$T/$name.out"
+		bail "spawn-fcgi did not start (socket $sock)"
+	fi
+}
+
+start_apache_proxy() {
+	local policy=$1 procs=${2:-4} name=${GW_INSTANCE:-apache-proxy} d
+	local m=/usr/lib/apache2/modules
+	need apache2 spawn-fcgi
+	[ -f "$m/mod_proxy_fcgi.so" ] || skip "mod_proxy_fcgi not installed"
+	_extra_env_check
+	d=$T/$name
+	[ -z "$GW_PID" ] || stop_server
+	_ensure_www
+	GW_PORT=$(free_port)
+	mkdir -p "$d/run" "$d/sockets"
+	_www_data "$d/sockets"
+	# As etc/aigw-spawn-fcgi.service: the processes run as www-data, whose
+	# Apache workers connect to the socket.
+	_spawn_fcgi "$name-fcgi" "$policy" "$procs" "$d/sockets/aigw.sock"
+	{
+		cat <<EOF
+# written by tests/setup.sh
+Define AIGW_SOCKET $d/sockets/aigw.sock
+Define AIGW_WWW    $AIGW_TOP/www
+Define AIGW_ACCESSLOG $d/access.log
+
+ServerRoot        "$d"
+ServerName        127.0.0.1
+Listen            127.0.0.1:$GW_PORT
+LoadModule mpm_event_module  $m/mod_mpm_event.so
+LoadModule authz_core_module $m/mod_authz_core.so
+LoadModule alias_module      $m/mod_alias.so
+LoadModule proxy_module      $m/mod_proxy.so
+LoadModule proxy_fcgi_module $m/mod_proxy_fcgi.so
+LoadModule mime_module       $m/mod_mime.so
+LoadModule dir_module        $m/mod_dir.so
+PidFile           "$d/apache.pid"
+DefaultRuntimeDir "$d/run"
+ErrorLog          "$d/error.log"
+LogLevel          warn
+TypesConfig       /etc/mime.types
+DirectoryIndex    index.html
+Mutex             pthread default
+EOF
+		if [ "$(id -u)" = 0 ]; then
+			echo "User  www-data"
+			echo "Group www-data"
+		fi
+		cat <<EOF
+<Directory />
+    Options None
+    AllowOverride None
+    Require all denied
+</Directory>
+
+Include "$AIGW_TOP/etc/apache-aigw-proxy-fcgi.conf"
+Include "$AIGW_TOP/etc/apache-accesslog.conf"
+EOF
+		_server_conf
+	} >"$T/$name.conf"
+	apache2 -t -f "$T/$name.conf" >"$T/$name.out" 2>&1 || {
+		sed 's/^/#   /' "$T/$name.out"
+		bail "apache2 refuses $T/$name.conf"
+	}
+	start_bg "$name" apache2 -f "$T/$name.conf" -DFOREGROUND
+	GW_PID=$BG_PID
+	GW_SERVER=apache
+	GW_ERRORLOG=$d/error.log
+	GW_FCGI_LOG=$T/$name-fcgi.out
+	GW_ACCESSLOG=$d/access.log
+	GW_URL=http://127.0.0.1:$GW_PORT
+	export GW_PORT GW_URL GW_SERVER
+	_wait_server "$name" "$GW_ERRORLOG"
+}
+
 start_nginx() {
 	local policy=$1 procs=${2:-4} name=${GW_INSTANCE:-nginx} d sock i=0
 	local extra fcgi run_as=()
@@ -768,6 +882,7 @@ start_server() {
 	case $server in
 	lighttpd) start_lighttpd "$@" ;;
 	apache) start_apache "$@" ;;
+	apache-proxy) start_apache_proxy "$@" ;;
 	nginx) start_nginx "$@" ;;
 	*) bail "start_server: unknown server $server" ;;
 	esac
