@@ -110,7 +110,8 @@
 #   start_server SERVER POLICY [MAXPROCS]   SERVER is lighttpd, apache,
 #                                apache-proxy or nginx
 #   stop_server                  stop the running web server (and, for
-#                                nginx, the spawn-fcgi processes)
+#                                nginx and start_apache_proxy, the
+#                                spawn-fcgi processes)
 #   fcgi_pids                    print the pids of the running aigw FastCGI
 #                                processes ($AIGW_FCGI) started here
 #   GW_INSTANCE=NAME start_...   the server's files go to $T/NAME and
