@@ -5,6 +5,7 @@
 #include "alert.h"
 #include "balance.h"
 #include "shared.h"
+#include "str.h"
 #include "gw.h"
 #include "openai.h"
 #include "store.h"
@@ -80,12 +81,9 @@ static void ratelimit_headers(struct exchange *ex, const struct limit_verdict *v
 {
 	char num[32];
 
-	snprintf(num, sizeof(num), "%lld", v->limit);
-	reply_header(&ex->reply, "X-RateLimit-Limit", num);
-	snprintf(num, sizeof(num), "%lld", v->remaining);
-	reply_header(&ex->reply, "X-RateLimit-Remaining", num);
-	snprintf(num, sizeof(num), "%lld", (long long)v->reset_s);
-	reply_header(&ex->reply, "X-RateLimit-Reset", num);
+	reply_header(&ex->reply, "X-RateLimit-Limit", str_ll(v->limit, num));
+	reply_header(&ex->reply, "X-RateLimit-Remaining", str_ll(v->remaining, num));
+	reply_header(&ex->reply, "X-RateLimit-Reset", str_ll((long long)v->reset_s, num));
 }
 
 /* A repair the store made (a damaged file rebuilt) goes to the log once. */

@@ -1,5 +1,6 @@
 /* reply.c: CGI answer writer. */
 #include "reply.h"
+#include "str.h"
 #include "gw.h"
 
 #include <json-c/json.h>
@@ -105,9 +106,16 @@ int reply_start(struct gw_reply *r, int status, const char *content_type)
 		return -1;
 	r->started = true;
 	r->status = status;
-	buf_printf(&out, "Status: %d %s\r\n", status, reply_reason(status));
-	if (content_type && header_safe(content_type))
-		buf_printf(&out, "Content-Type: %s\r\n", content_type);
+	buf_puts(&out, "Status: ");
+	buf_int(&out, status);
+	buf_puts(&out, " ");
+	buf_puts(&out, reply_reason(status));
+	buf_puts(&out, "\r\n");
+	if (content_type && header_safe(content_type)) {
+		buf_puts(&out, "Content-Type: ");
+		buf_puts(&out, content_type);
+		buf_puts(&out, "\r\n");
+	}
 	buf_append(&out, buf_str(&r->head), r->head.len);
 	buf_puts(&out, "\r\n");
 	rc = emit(r, out.data, out.len);
@@ -130,10 +138,9 @@ int reply_write(struct gw_reply *r, const void *p, size_t n, bool flush)
 int reply_send(struct gw_reply *r, int status, const char *content_type, const char *body,
 	       size_t len)
 {
-	char cl[32];
+	char cl[24];
 
-	snprintf(cl, sizeof(cl), "%zu", len);
-	reply_header(r, "Content-Length", cl);
+	reply_header(r, "Content-Length", str_ll((long long)len, cl));
 	if (reply_start(r, status, content_type) < 0)
 		return -1;
 	return reply_write(r, body, len, false);

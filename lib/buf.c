@@ -25,6 +25,20 @@ int buf_append(struct gw_buf *b, const void *p, size_t n)
 	return 0;
 }
 
+int buf_int(struct gw_buf *b, long long v)
+{
+	char digits[24], *p = digits + sizeof(digits);
+	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	return buf_append(b, p, (size_t)(digits + sizeof(digits) - p));
+}
+
 int buf_json_string(struct gw_buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";

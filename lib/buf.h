@@ -15,6 +15,9 @@ struct gw_buf {
 int buf_append(struct gw_buf *b, const void *p, size_t n);
 int buf_puts(struct gw_buf *b, const char *s);
 int buf_printf(struct gw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends the decimal digits of v (a formatted print's %lld, without the
+ * cost of parsing a format on hot paths). Returns 0 or -1 past the limit. */
+int buf_int(struct gw_buf *b, long long v);
 /* Appends s[0..n) as a quoted JSON string: '"' and '\\' escaped with a
  * backslash, the control bytes 0x00-0x1f and 0x7f as \u00XX, every other
  * byte as it is (the caller checks UTF-8 where it matters). The one JSON

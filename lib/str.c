@@ -155,6 +155,22 @@ char *str_sanitize_for_log(const char *s, size_t n, size_t max)
 	return out;
 }
 
+char *str_ll(long long v, char out[24])
+{
+	char digits[24], *p = digits + sizeof(digits);
+	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+
+	*--p = '\0';
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	memcpy(out, p, (size_t)(digits + sizeof(digits) - p));
+	return out;
+}
+
 uint64_t str_fnv1a(const void *p, size_t n)
 {
 	const unsigned char *s = p;

@@ -30,6 +30,10 @@ void str_hex_encode(const unsigned char *in, size_t n, char *out);
 /* The 64-bit FNV-1a hash of p[0..n): hash tables and state-file checksums. */
 uint64_t str_fnv1a(const void *p, size_t n);
 
+/* The decimal digits of v in out (NUL-terminated); returns out. For hot
+ * paths where a formatted print's format parsing shows in the profile. */
+char *str_ll(long long v, char out[24]);
+
 /* ASCII case-insensitive equality of two NUL-terminated strings. */
 bool str_ieq(const char *a, const char *b);
 

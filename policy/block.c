@@ -5,6 +5,7 @@
 #include "str.h"
 
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <utf8proc.h>
 
@@ -150,35 +151,97 @@ static bool find_lowered(const char *hay, size_t hlen, const char *needle, size_
 	return false;
 }
 
-/* Case-insensitive lists compare lower-cased copies, each text lowered once
- * per check rather than byte by byte per entry, then searched. */
-static bool any_contains(const struct gw_list *needles, const struct block_text *t, size_t n,
-			 bool case_sensitive, const char **entry)
+/* Up to this many entries are searched in one pass over each text. */
+#define BLOCK_ONE_PASS 64
+
+/* One pass over hay for every entry at once: for each byte, the entries
+ * that start with it (a bit each), then a compare. Returns the index of an
+ * entry found, or -1. */
+static int find_any(const char *hay, size_t hlen, const char *const *v, const size_t *lens,
+		    const uint64_t first[256])
 {
-	char **low;
+	for (size_t i = 0; i < hlen; i++) {
+		uint64_t m = first[(unsigned char)hay[i]];
+		while (m) {
+			int k = __builtin_ctzll(m);
+			m &= m - 1;
+			if (lens[k] <= hlen - i && memcmp(hay + i + 1, v[k] + 1, lens[k] - 1) == 0)
+				return k;
+		}
+	}
+	return -1;
+}
+
+/* The entries that are searched as they are (case-sensitive lists, or the
+ * folded copies), all in one pass per text when there are few enough. */
+static bool any_plain(const char *const *v, size_t nv, const struct block_text *t,
+		      char *const *low, size_t n, int *found)
+{
+	uint64_t first[256] = { 0 };
+	size_t lens[BLOCK_ONE_PASS];
+
+	if (nv > BLOCK_ONE_PASS) {
+		for (size_t k = 0; k < nv; k++)
+			for (size_t i = 0; i < n; i++)
+				if (find(low ? low[i] : t[i].s, t[i].len, v[k], strlen(v[k]))) {
+					*found = (int)k;
+					return true;
+				}
+		return false;
+	}
+	for (size_t k = 0; k < nv; k++) {
+		lens[k] = strlen(v[k]);
+		if (lens[k])
+			first[(unsigned char)v[k][0]] |= 1ull << k;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((*found = find_any(low ? low[i] : t[i].s, t[i].len, (const char *const *)v, lens,
+				       first)) >= 0)
+			return true;
+	return false;
+}
+
+/* Case-insensitive lists compare lower-cased copies: each text lowered once
+ * per check, the entries once at load (folded), then searched. Entries that
+ * are not ASCII are also searched in their normalised form. */
+static bool any_contains(const struct gw_list *needles, const struct gw_list *folded,
+			 const struct block_text *t, size_t n, bool case_sensitive,
+			 const char **entry)
+{
+	char **low = NULL;
 	bool hit = false;
+	int found = -1;
 
 	if (needles->n == 0 || n == 0)
 		return false;
-	low = gw_calloc(n, sizeof(*low));
-	for (size_t i = 0; i < n && !case_sensitive; i++)
-		low[i] = lowered(t[i].s, t[i].len);
+	if (folded && folded->n != needles->n)
+		folded = NULL;
+	if (!case_sensitive) {
+		low = gw_calloc(n, sizeof(*low));
+		for (size_t i = 0; i < n; i++)
+			low[i] = lowered(t[i].s, t[i].len);
+	}
+	if (case_sensitive || folded) {
+		hit = any_plain((const char *const *)(folded ? folded->v : needles->v), needles->n, t,
+				low, n, &found);
+		if (hit)
+			*entry = needles->v[found];
+	}
 	for (size_t k = 0; k < needles->n && !hit; k++) {
 		const char *needle = needles->v[k];
 		size_t nlen = strlen(needle);
-		for (size_t i = 0; i < n && !hit; i++)
-			hit = case_sensitive ? find(t[i].s, t[i].len, needle, nlen)
-					     : find_lowered(low[i], t[i].len, needle, nlen);
-		if (!hit && !is_ascii(needles->v[k], nlen)) {
-			struct block_text nn = normalized(needles->v[k], nlen, !case_sensitive);
+		for (size_t i = 0; i < n && !hit && !case_sensitive && !folded; i++)
+			hit = find_lowered(low[i], t[i].len, needle, nlen);
+		if (!hit && !is_ascii(needle, nlen)) {
+			struct block_text nn = normalized(needle, nlen, !case_sensitive);
 			for (size_t i = 0; i < n && !hit; i++)
 				hit = find(case_sensitive ? t[i].s : low[i], t[i].len, nn.s, nn.len);
 			free((char *)nn.s);
 		}
 		if (hit)
-			*entry = needles->v[k];
+			*entry = needle;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n && low; i++)
 		free(low[i]);
 	free(low);
 	return hit;
@@ -205,7 +268,8 @@ static bool equal_text(const struct block_text *t, const char *s, bool case_sens
 static bool url_lists(const struct gw_route *r, const struct block_text *forms, size_t n,
 		      const char **list, const char **entry)
 {
-	if (any_contains(&r->block_urls, forms, n, r->case_sensitive, entry)) {
+	if (any_contains(&r->block_urls, &r->block_urls_folded, forms, n, r->case_sensitive,
+			 entry)) {
 		*list = "block_urls";
 		return true;
 	}
@@ -248,8 +312,9 @@ bool block_url(const struct gw_route *r, const struct block_text *forms, size_t 
 	return hit;
 }
 
-static bool contains_normalized(const struct gw_list *needles, const struct block_text *t,
-				size_t n, bool case_sensitive, const char **entry)
+static bool contains_normalized(const struct gw_list *needles, const struct gw_list *folded,
+				const struct block_text *t, size_t n, bool case_sensitive,
+				const char **entry)
 {
 	const struct block_text *all;
 	size_t all_n;
@@ -258,7 +323,7 @@ static bool contains_normalized(const struct gw_list *needles, const struct bloc
 	if (needles->n == 0 || n == 0)
 		return false;
 	all = with_normalized(t, n, case_sensitive, &all_n);
-	hit = any_contains(needles, all, all_n, case_sensitive, entry);
+	hit = any_contains(needles, folded, all, all_n, case_sensitive, entry);
 	texts_free(all, t, n, all_n);
 	return hit;
 }
@@ -266,11 +331,13 @@ static bool contains_normalized(const struct gw_list *needles, const struct bloc
 bool block_headers(const struct gw_route *r, const struct block_text *lines, size_t n,
 		   const char **entry)
 {
-	return contains_normalized(&r->block_headers, lines, n, r->case_sensitive, entry);
+	return contains_normalized(&r->block_headers, &r->block_headers_folded, lines, n,
+				   r->case_sensitive, entry);
 }
 
 bool block_bodies(const struct gw_route *r, const struct block_text *texts, size_t n,
 		  const char **entry)
 {
-	return contains_normalized(&r->block_bodies, texts, n, r->case_sensitive, entry);
+	return contains_normalized(&r->block_bodies, &r->block_bodies_folded, texts, n,
+				   r->case_sensitive, entry);
 }

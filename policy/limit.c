@@ -292,9 +292,13 @@ static int64_t read_slots(int fd, struct limit_counters *c)
 		return -1;
 	if ((size_t)n < sizeof(s))
 		memset((char *)s + n, 0, sizeof(s) - (size_t)n);
-	for (int i = 0; i < 2; i++)
-		if (slot_valid(&s[i]) && (best < 0 || s[i].seq > s[best].seq))
-			best = i;
+	/* the newer copy first: the older one's checksum is computed only when
+	 * the newer one is damaged */
+	int newer = s[1].seq > s[0].seq ? 1 : 0;
+	if (slot_valid(&s[newer]))
+		best = newer;
+	else if (slot_valid(&s[1 - newer]))
+		best = 1 - newer;
 	if (best < 0)
 		return n == 0 ? 0 : -1; /* bytes, but no valid copy: damaged */
 	*c = s[best].c;

@@ -151,6 +151,9 @@ static void route_free(struct gw_route *r)
 	list_free(&r->block_regexp_urls);
 	list_free(&r->block_headers);
 	list_free(&r->block_bodies);
+	list_free(&r->block_urls_folded);
+	list_free(&r->block_headers_folded);
+	list_free(&r->block_bodies_folded);
 	for (size_t i = 0; i < r->n_regexps; i++)
 		regfree(&r->regexps[i]);
 	free(r->regexps);

@@ -114,6 +114,9 @@ struct gw_route {
 	struct gw_list allow; /* empty: any authenticated consumer (or anyone without global_auth) */
 	struct gw_list block_urls, block_exact_urls, block_regexp_urls;
 	struct gw_list block_headers, block_bodies;
+	/* With case_sensitive = false: the same lists ASCII-lowered once at
+	 * load, for matching (the lists above name what matched); else empty. */
+	struct gw_list block_urls_folded, block_headers_folded, block_bodies_folded;
 	regex_t *regexps;     /* compiled block_regexp_urls, same order */
 	size_t n_regexps;
 	int blocked_code;

@@ -62,8 +62,26 @@ static void compile_regexps(struct gw_route *r, struct gw_diag *d)
 	}
 }
 
+/* The ASCII-lowered copy of a block list, for case-insensitive matching. */
+static void fold_list(const struct gw_list *from, struct gw_list *to)
+{
+	to->v = gw_calloc(from->n + 1, sizeof(*to->v));
+	to->n = from->n;
+	for (size_t i = 0; i < from->n; i++) {
+		to->v[i] = gw_strdup(from->v[i]);
+		for (char *c = to->v[i]; *c; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c + 32);
+	}
+}
+
 static void validate_route(struct gw_policy *p, struct gw_route *r, struct gw_diag *d)
 {
+	if (!r->case_sensitive) {
+		fold_list(&r->block_urls, &r->block_urls_folded);
+		fold_list(&r->block_headers, &r->block_headers_folded);
+		fold_list(&r->block_bodies, &r->block_bodies_folded);
+	}
 	if (!r->path)
 		SEMANTIC(d, r, "[route %s] needs path", r->name);
 	r->upstreams = gw_calloc(r->upstream_names.n + 1, sizeof(*r->upstreams));

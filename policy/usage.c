@@ -48,6 +48,13 @@ static void add_str(struct gw_buf *b, const char *key, const char *v)
 	buf_json_string(b, v, strlen(v));
 }
 
+/* Appends key (with its punctuation) and v. */
+static void add_int(struct gw_buf *b, const char *key, long long v)
+{
+	buf_puts(b, key);
+	buf_int(b, v);
+}
+
 char *usage_format(const struct usage_record *r)
 {
 	struct gw_buf b = { 0 };
@@ -62,13 +69,18 @@ char *usage_format(const struct usage_record *r)
 	add_str(&b, "upstream", r->upstream);
 	if (r->priced)
 		stats_format_usd(r->cost_pico, usd);
-	buf_printf(&b,
-		   ",\"status\":%d,\"stream\":%s,\"prompt_tokens\":%lld,\"completion_tokens\":%lld"
-		   ",\"total_tokens\":%lld,\"latency_ms\":%lld,\"upstream_ms\":%lld,\"cost_usd\":%s",
-		   r->status, r->stream ? "true" : "false", r->prompt_tokens, r->completion_tokens,
-		   r->total_tokens, r->latency_ms, r->upstream_ms, r->priced ? usd : "null");
-	buf_printf(&b, ",\"cached_tokens\":%lld,\"cache_write_tokens\":%lld,\"reasoning_tokens\":%lld",
-		   r->cached_tokens, r->cache_write_tokens, r->reasoning_tokens);
+	add_int(&b, ",\"status\":", r->status);
+	buf_puts(&b, r->stream ? ",\"stream\":true" : ",\"stream\":false");
+	add_int(&b, ",\"prompt_tokens\":", r->prompt_tokens);
+	add_int(&b, ",\"completion_tokens\":", r->completion_tokens);
+	add_int(&b, ",\"total_tokens\":", r->total_tokens);
+	add_int(&b, ",\"latency_ms\":", r->latency_ms);
+	add_int(&b, ",\"upstream_ms\":", r->upstream_ms);
+	buf_puts(&b, ",\"cost_usd\":");
+	buf_puts(&b, r->priced ? usd : "null");
+	add_int(&b, ",\"cached_tokens\":", r->cached_tokens);
+	add_int(&b, ",\"cache_write_tokens\":", r->cache_write_tokens);
+	add_int(&b, ",\"reasoning_tokens\":", r->reasoning_tokens);
 	if (r->upstream_request_id)
 		add_str(&b, "upstream_request_id", r->upstream_request_id);
 	if (r->session)

@@ -1,4 +1,5 @@
 /* test_buf.c: lib/buf.h (growable buffer with a cap). */
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,10 +221,29 @@ static void test_json_string_limit(void)
 	buf_free(&b);
 }
 
+/* buf_int appends what %lld would, and respects the limit. */
+static void test_int_digits(void)
+{
+	struct gw_buf b = { 0 };
+
+	buf_int(&b, 0);
+	buf_int(&b, -42);
+	buf_int(&b, LLONG_MIN);
+	buf_int(&b, LLONG_MAX);
+	TU_STR(buf_str(&b), "0-42-92233720368547758089223372036854775807");
+	buf_free(&b);
+	b.limit = 3;
+	CU_ASSERT_EQUAL(buf_int(&b, 123), 0);
+	CU_ASSERT_EQUAL(buf_int(&b, 4), -1);
+	TU_STR(buf_str(&b), "123");
+	buf_free(&b);
+}
+
 void suite_buf(void)
 {
 	static const struct tu_test tests[] = {
 		{ "empty buffer", test_empty, false },
+		{ "buf_int: digits as %lld, within the limit", test_int_digits, false },
 		{ "json_string: quotes, backslash, controls, 0x7f, UTF-8", test_json_string, false },
 		{ "json_string: the limit holds", test_json_string_limit, false },
 		{ "append and grow to 200 KB", test_append_grow, false },

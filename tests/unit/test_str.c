@@ -1,4 +1,6 @@
 /* test_str.c: lib/str.h (percent-decoding, UTF-8, search, hex, logging). */
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -370,10 +372,23 @@ static void test_sanitize_long_line(void)
 	free(in);
 }
 
+/* str_ll: the digits of any long long, as %lld prints them. */
+static void test_ll(void)
+{
+	static const long long v[] = { 0, 1, -1, 9, 10, 1234567890123LL, LLONG_MAX, LLONG_MIN };
+	char out[24], want[32];
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		snprintf(want, sizeof(want), "%lld", v[i]);
+		TU_STR(str_ll(v[i], out), want);
+	}
+}
+
 void suite_str(void)
 {
 	static const struct tu_test tests[] = {
 		{ "percent decode: valid escapes", test_decode_valid, false },
+		{ "str_ll: every long long as %lld prints it", test_ll, false },
 		{ "percent decode: invalid escapes kept and counted", test_decode_invalid_escapes, false },
 		{ "percent decode: never reads past n", test_decode_stops_at_length, false },
 		{ "percent decode: plus as space on/off", test_decode_plus, false },
