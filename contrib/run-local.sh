@@ -152,8 +152,8 @@ if [ "$(id -u)" = 0 ]; then
 	user_lines='server.username  = "www-data"
 server.groupname = "www-data"'
 fi
-# As shipped: 2 processes x [gateway] threads (64) = 128 requests at once.
-procs=${AIGW_PROCS:-2}
+# As shipped: 16 processes x [gateway] threads (64) = 1,024 requests at once.
+procs=${AIGW_PROCS:-16}
 cat >"$RUN/lighttpd.conf" <<EOF
 # written by contrib/run-local.sh
 var.aigw_fcgi       = "$FCGI"

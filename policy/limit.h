@@ -121,9 +121,12 @@ struct limit_scope {
 size_t limit_scopes(const struct gw_route *r, const struct gw_consumer *c,
 		    struct limit_scope out[2]);
 
-#define LIMIT_MAX_OPEN 32
+/* State files a handle keeps open. Each worker thread has its own handle
+ * (its own locks), and a process must stay under 1,024 descriptors (libfcgi
+ * checks new connections with select()): 8 a thread, 64 threads. */
+#define LIMIT_MAX_OPEN 8
 
-/* The process's handle on state_dir: an open-file cache. */
+/* A thread's handle on state_dir: an open-file cache. */
 struct limit_store {
 	char *dir;
 	struct {

@@ -62,7 +62,7 @@ write_policy() {
 [gateway]
 state_dir = $d/state
 usage_log = $d/log/usage.jsonl
-threads   = ${BENCH_THREADS:-64}
+${BENCH_THREADS:+threads   = $BENCH_THREADS}
 
 [upstream main]
 url        = http://127.0.0.1:$UP_PORT/v1

@@ -61,7 +61,8 @@
 #   BENCH_CONNS    connection counts (default "1 16 64")
 #   BENCH_TARGETS  targets to run (default: all of the above)
 #   BARE_RELAY     the bare relay program (default build/bare-relay)
-#   BENCH_THREADS  [gateway] threads of the aigw targets (default 64)
+#   BENCH_THREADS  [gateway] threads of the aigw targets (default: the
+#                  policy default, 64)
 
 . "$(dirname "$0")/../setup.sh"
 . "$(dirname "$0")/common.sh"
