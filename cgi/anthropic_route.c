@@ -81,30 +81,6 @@ static bool find_endpoint(struct exchange *ex)
 			 "no_route");
 }
 
-/* Model ids go into the upstream URL: letters, digits and "-._:" only. */
-static bool model_id_ok(const char *id)
-{
-	if (!*id || strlen(id) > 256 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
-		return false;
-	for (; *id; id++)
-		if (!(*id >= 'a' && *id <= 'z') && !(*id >= 'A' && *id <= 'Z') &&
-		    !(*id >= '0' && *id <= '9') && !strchr("-._:", *id))
-			return false;
-	return true;
-}
-
-static bool model_allowed(const struct exchange *ex, const char *model)
-{
-	return !ex->consumer || ex->consumer->models.n == 0 ||
-	       list_has(&ex->consumer->models, model);
-}
-
-static bool refuse_model(struct exchange *ex)
-{
-	return ex_refuse(ex, 403, "permission_error", "model_not_allowed",
-			 "This key is not allowed to use this model", "model_not_allowed");
-}
-
 /* The headers the upstream gets besides its key: the caller's
  * anthropic-version (else the default) and anthropic-beta, when usable. */
 static void upstream_headers(struct exchange *ex)
@@ -162,8 +138,8 @@ static bool check_body(struct exchange *ex)
 				 "model: Input should be a valid string", "bad_request");
 	}
 	ex->model = json_object_get_string(model);
-	if (!model_allowed(ex, ex->model))
-		return refuse_model(ex);
+	if (!ex_model_allowed(ex, ex->model))
+		return ex_refuse_model(ex);
 	if (!json_object_object_get_ex(ex->json, "stream", &stream) || an->ep != AN_MESSAGES)
 		return true;
 	if (!json_object_is_type(stream, json_type_boolean))
@@ -194,12 +170,12 @@ bool anthropic_prepare(struct exchange *ex)
 		return false;
 	if (an->ep == AN_MODEL) {
 		const char *id = ex->subpath + strlen(endpoints[AN_MODEL].path);
-		if (!model_id_ok(id))
+		if (!ex_model_id_ok(id))
 			return ex_refuse(ex, 404, "invalid_request_error", "model_not_found",
 					 "No such model", "bad_request");
 		ex->model = id;
-		if (!model_allowed(ex, id))
-			return refuse_model(ex);
+		if (!ex_model_allowed(ex, id))
+			return ex_refuse_model(ex);
 	}
 	if (!upstream_path(ex))
 		return false;

@@ -45,6 +45,29 @@ bool ex_refuse(struct exchange *ex, int status, const char *type, const char *co
 	return false;
 }
 
+bool ex_model_id_ok(const char *id)
+{
+	if (!*id || strlen(id) > 256 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+		return false;
+	for (; *id; id++)
+		if (!(*id >= 'a' && *id <= 'z') && !(*id >= 'A' && *id <= 'Z') &&
+		    !(*id >= '0' && *id <= '9') && !strchr("-._:", *id))
+			return false;
+	return true;
+}
+
+bool ex_model_allowed(const struct exchange *ex, const char *model)
+{
+	return !ex->consumer || ex->consumer->models.n == 0 ||
+	       list_has(&ex->consumer->models, model);
+}
+
+bool ex_refuse_model(struct exchange *ex)
+{
+	return ex_refuse(ex, 403, "permission_error", "model_not_allowed",
+			 "This key is not allowed to use this model", "model_not_allowed");
+}
+
 bool ex_refuse_blocked(struct exchange *ex, const char *list, const char *entry)
 {
 	const struct gw_route *r = ex->route;

@@ -68,6 +68,16 @@ int64_t gw_now_ms(void);
 bool ex_refuse(struct exchange *ex, int status, const char *type, const char *code,
 	       const char *message, const char *reason);
 
+/* Model ids go into upstream URLs: 1-256 letters, digits and "-._:", not
+ * "." or "..". */
+bool ex_model_id_ok(const char *id);
+
+/* The consumer may use model (no consumer, or no models list: any). */
+bool ex_model_allowed(const struct exchange *ex, const char *model);
+
+/* 403 model_not_allowed. Returns false. */
+bool ex_refuse_model(struct exchange *ex);
+
 /* The route's blocked answer: list and entry go to the error log. Returns false. */
 bool ex_refuse_blocked(struct exchange *ex, const char *list, const char *entry);
 

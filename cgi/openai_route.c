@@ -92,30 +92,6 @@ static bool find_endpoint(struct exchange *ex)
 			 "no_route");
 }
 
-/* Model ids go into the upstream URL: letters, digits and "-._:" only. */
-static bool model_id_ok(const char *id)
-{
-	if (!*id || strlen(id) > 256 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
-		return false;
-	for (; *id; id++)
-		if (!(*id >= 'a' && *id <= 'z') && !(*id >= 'A' && *id <= 'Z') &&
-		    !(*id >= '0' && *id <= '9') && !strchr("-._:", *id))
-			return false;
-	return true;
-}
-
-static bool model_allowed(const struct exchange *ex, const char *model)
-{
-	return !ex->consumer || ex->consumer->models.n == 0 ||
-	       list_has(&ex->consumer->models, model);
-}
-
-static bool refuse_model(struct exchange *ex)
-{
-	return ex_refuse(ex, 403, "permission_error", "model_not_allowed",
-			 "This key is not allowed to use this model", "model_not_allowed");
-}
-
 /* Checks the JSON body: an object, a string model (or the upstream's default). */
 static bool check_body(struct exchange *ex)
 {
@@ -139,8 +115,8 @@ static bool check_body(struct exchange *ex)
 	}
 	json_object_object_get_ex(ex->json, "model", &model);
 	ex->model = json_object_get_string(model);
-	if (!model_allowed(ex, ex->model))
-		return refuse_model(ex);
+	if (!ex_model_allowed(ex, ex->model))
+		return ex_refuse_model(ex);
 	return true;
 }
 
@@ -185,11 +161,11 @@ bool openai_prepare(struct exchange *ex)
 	}
 	if (oa->ep == OA_MODEL) {
 		oa->model_id = ex->subpath + strlen(endpoints[OA_MODEL].path);
-		if (!model_id_ok(oa->model_id))
+		if (!ex_model_id_ok(oa->model_id))
 			return ex_refuse(ex, 404, "invalid_request_error", "model_not_found",
 					 "No such model", "bad_request");
 		ex->model = oa->model_id;
-		return model_allowed(ex, oa->model_id) ? true : refuse_model(ex);
+		return ex_model_allowed(ex, oa->model_id) ? true : ex_refuse_model(ex);
 	}
 	if (!endpoints[oa->ep].has_body)
 		return true;

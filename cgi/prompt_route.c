@@ -72,11 +72,9 @@ void prompt_serve(struct exchange *ex)
 	if (!prompt_text(ex, &text, &len))
 		return;
 	ex->model = r->upstream->model;
-	if (ex->consumer && ex->consumer->models.n && ex->model &&
-	    !list_has(&ex->consumer->models, ex->model)) {
+	if (ex->model && !ex_model_allowed(ex, ex->model)) {
 		free(text);
-		ex_refuse(ex, 403, "permission_error", "model_not_allowed",
-			  "This key is not allowed to use this model", "model_not_allowed");
+		ex_refuse_model(ex);
 		return;
 	}
 	if ((why = prompt_problem(text, len)) != NULL) {
