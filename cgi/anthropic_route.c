@@ -286,28 +286,15 @@ static int on_event(void *ctx, const char *data, size_t len, bool has_data, cons
 
 static int stream_begin(void *ctx, const struct relay_result *res)
 {
-	struct exchange *ex = ctx;
-	struct an_state *an = state(ex);
+	int rc = ex_stream_start(ctx, res);
 
-	an->sse = strncasecmp(res->content_type, "text/event-stream", 17) == 0;
-	if (!an->sse)
-		return 1; /* no stream after all: checked and relayed as a whole */
-	reply_header(&ex->reply, "Cache-Control", "no-cache");
-	reply_header(&ex->reply, "X-Accel-Buffering", "no");
-	ex_note_upstream_id(ex, res);
-	if (reply_start(&ex->reply, (int)res->status, "text/event-stream") < 0)
-		return -1;
-	return ex->reply.io->flush(ex->reply.io->ctx) < 0 ? -1 : 0;
+	state(ctx)->sse = rc != 1;
+	return rc;
 }
 
-/* -1: the client went away; -2: the upstream sent an event too large. */
 static int stream_data(void *ctx, const char *p, size_t n)
 {
-	struct an_state *an = state(ctx);
-
-	if (sse_feed(&an->sse_parser, p, n) == 0)
-		return 0;
-	return an->sse_parser.too_big ? -2 : -1;
+	return ex_sse_feed(&state(ctx)->sse_parser, p, n);
 }
 
 /* A stream the upstream cut: the client gets an error event, as the API

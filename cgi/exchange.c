@@ -45,6 +45,25 @@ bool ex_refuse(struct exchange *ex, int status, const char *type, const char *co
 	return false;
 }
 
+int ex_stream_start(struct exchange *ex, const struct relay_result *res)
+{
+	if (strncasecmp(res->content_type, "text/event-stream", 17) != 0)
+		return 1;
+	reply_header(&ex->reply, "Cache-Control", "no-cache");
+	reply_header(&ex->reply, "X-Accel-Buffering", "no");
+	ex_note_upstream_id(ex, res);
+	if (reply_start(&ex->reply, (int)res->status, "text/event-stream") < 0)
+		return -1;
+	return ex->reply.io->flush(ex->reply.io->ctx) < 0 ? -1 : 0;
+}
+
+int ex_sse_feed(struct sse_parser *parser, const char *p, size_t n)
+{
+	if (sse_feed(parser, p, n) == 0)
+		return 0;
+	return parser->too_big ? -2 : -1;
+}
+
 bool ex_model_id_ok(const char *id)
 {
 	if (!*id || strlen(id) > 256 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)

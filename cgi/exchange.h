@@ -14,6 +14,7 @@
 #include "relay.h"
 #include "reply.h"
 #include "request.h"
+#include "sse.h"
 #include "store.h"
 
 /* Everything one request needs while it walks the pipeline. */
@@ -67,6 +68,18 @@ int64_t gw_now_ms(void);
  * goes to the usage log. Returns false, so steps can "return ex_refuse(...)". */
 bool ex_refuse(struct exchange *ex, int status, const char *type, const char *code,
 	       const char *message, const char *reason);
+
+/* A relay sink's begin for the modes that relay Server-Sent Events: when
+ * the upstream's answer is text/event-stream, starts the client's answer
+ * (no caching, no proxy buffering, the upstream's request id) and returns
+ * 0, or -1 when the client is gone; 1 when it is no stream after all (then
+ * it is buffered and checked as a whole). */
+int ex_stream_start(struct exchange *ex, const struct relay_result *res);
+
+/* A relay sink's data for them: feeds p, whose events the parser's handler
+ * relays. 0, -1 when the client went away, -2 when the upstream sent an
+ * event too large to relay. */
+int ex_sse_feed(struct sse_parser *parser, const char *p, size_t n);
 
 /* Model ids go into upstream URLs: 1-256 letters, digits and "-._:", not
  * "." or "..". */

@@ -280,29 +280,15 @@ static int on_event(void *ctx, const char *data, size_t len, bool has_data, cons
 
 static int stream_begin(void *ctx, const struct relay_result *res)
 {
-	struct exchange *ex = ctx;
-	struct oa_state *oa = state(ex);
+	int rc = ex_stream_start(ctx, res);
 
-	oa->sse = strncasecmp(res->content_type, "text/event-stream", 17) == 0;
-	if (!oa->sse)
-		return 1; /* no stream after all: checked and relayed as a whole */
-	reply_header(&ex->reply, "Cache-Control", "no-cache");
-	reply_header(&ex->reply, "X-Accel-Buffering", "no");
-	ex_note_upstream_id(ex, res);
-	if (reply_start(&ex->reply, (int)res->status, "text/event-stream") < 0)
-		return -1;
-	return ex->reply.io->flush(ex->reply.io->ctx) < 0 ? -1 : 0;
+	state(ctx)->sse = rc != 1;
+	return rc;
 }
 
-/* The parser calls on_event, which writes to the client: -1 when the client
- * went away; -2 when the upstream sent an event too large to relay. */
 static int stream_data(void *ctx, const char *p, size_t n)
 {
-	struct oa_state *oa = state(ctx);
-
-	if (sse_feed(&oa->sse_parser, p, n) == 0)
-		return 0;
-	return oa->sse_parser.too_big ? -2 : -1;
+	return ex_sse_feed(&state(ctx)->sse_parser, p, n);
 }
 
 /* After a stream: account what was seen when the usage event never came. */
