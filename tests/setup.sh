@@ -778,8 +778,7 @@ EOF
 }
 
 start_nginx() {
-	local policy=$1 procs=${2:-4} name=${GW_INSTANCE:-nginx} d sock i=0
-	local extra fcgi run_as=()
+	local policy=$1 procs=${2:-4} name=${GW_INSTANCE:-nginx} d sock
 	need nginx spawn-fcgi
 	_extra_env_check
 	d=$T/$name
@@ -790,40 +789,14 @@ start_nginx() {
 	_www_data "$d/sockets" "$d/tmp"
 	sock=$d/sockets/aigw.sock
 	# As etc/aigw-spawn-fcgi.service: everything as www-data (nginx's
-	# workers connect to the socket as that user).
-	if [ "$(id -u)" = 0 ]; then
-		run_as=(setpriv --reuid=www-data --regid=www-data --init-groups)
-	fi
-	# spawn-fcgi -n binds the socket and becomes the program; with -F it
-	# would fork and exit, which no supervisor (nor the reaper) can follow.
-	# Several processes on one socket: multiwatch, which forks them and
-	# restarts those that die.  It passes no signal on that stops aigw
-	# (SIGUSR1 by default; its -s option sends the wrong signal in 1.0.0),
-	# so stop_server sends SIGTERM to every process, as systemd does.
-	fcgi=("$AIGW_FCGI")
-	if [ "$procs" -gt 1 ]; then
-		# spawn-fcgi execs without a PATH search: absolute names.
-		if command -v multiwatch >/dev/null 2>&1; then
-			fcgi=("$(command -v multiwatch)" -f "$procs" -- "$AIGW_FCGI")
-		else
-			diag "multiwatch not found: one FastCGI process instead of $procs"
-		fi
-	fi
-	read -ra extra <<<"$(_extra_words)"
-	rm -f "$sock"
-	start_bg "$name-fcgi" "${run_as[@]}" env AIGW_CONFIG="$policy" \
-		"${extra[@]}" spawn-fcgi -n -s "$sock" -M 0660 -- "${fcgi[@]}"
-	GW_FCGI_PID=$BG_PID
-	while [ ! -S "$sock" ] && [ "$i" -lt 100 ]; do
-		_alive "$GW_FCGI_PID" || break
-		sleep 0.05
-		i=$((i + 1))
-	done
-	sleep 0.2
-	if [ ! -S "$sock" ] || ! _alive "$GW_FCGI_PID"; then
-		sed 's/^/#   /' "$T/$name-fcgi.out"
-		bail "spawn-fcgi did not start (socket $sock)"
-	fi
+	# workers connect to the socket as that user).  spawn-fcgi -n binds the
+	# socket and becomes the program; with -F it would fork and exit, which
+	# no supervisor (nor the reaper) can follow.  Several processes on one
+	# socket: multiwatch, which forks them and restarts those that die.  It
+	# passes no signal on that stops aigw (SIGUSR1 by default; its -s option
+	# sends the wrong signal in 1.0.0), so stop_server sends SIGTERM to
+	# every process, as systemd does.
+	_spawn_fcgi "$name-fcgi" "$policy" "$procs" "$sock"
 	{
 		cat <<EOF
 # written by tests/setup.sh
