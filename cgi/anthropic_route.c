@@ -62,18 +62,10 @@ static bool find_endpoint(struct exchange *ex)
 
 	for (int i = 0; i < AN__MAX; i++) {
 		const struct an_def *d = &endpoints[i];
-		bool match = i == AN_MODEL ? strncmp(sub, d->path, strlen(d->path)) == 0 &&
-						     sub[strlen(d->path)] != '\0'
-					   : strcmp(sub, d->path) == 0;
-		if (!match)
+		if (!ex_path_is(sub, d->path, i == AN_MODEL))
 			continue;
 		an->ep = (enum an_endpoint)i;
-		if (strcmp(ex->req.method, d->method) != 0) {
-			reply_header(&ex->reply, "Allow", d->method);
-			return ex_refuse(ex, 405, "invalid_request_error", "method_not_allowed",
-					 "Method not allowed on this endpoint", "bad_method");
-		}
-		return true;
+		return ex_method_ok(ex, d->method);
 	}
 	return ex_refuse(ex, 404, "invalid_request_error", "unknown_url",
 			 "Unknown endpoint; this route serves /v1/messages, "

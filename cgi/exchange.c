@@ -45,6 +45,22 @@ bool ex_refuse(struct exchange *ex, int status, const char *type, const char *co
 	return false;
 }
 
+bool ex_path_is(const char *sub, const char *path, bool prefix)
+{
+	size_t n = strlen(path);
+
+	return prefix ? strncmp(sub, path, n) == 0 && sub[n] != '\0' : strcmp(sub, path) == 0;
+}
+
+bool ex_method_ok(struct exchange *ex, const char *method)
+{
+	if (!method || strcmp(ex->req.method, method) == 0)
+		return true;
+	reply_header(&ex->reply, "Allow", method);
+	return ex_refuse(ex, 405, "invalid_request_error", "method_not_allowed",
+			 "Method not allowed on this endpoint", "bad_method");
+}
+
 int ex_stream_start(struct exchange *ex, const struct relay_result *res)
 {
 	if (strncasecmp(res->content_type, "text/event-stream", 17) != 0)

@@ -81,6 +81,14 @@ int ex_stream_start(struct exchange *ex, const struct relay_result *res);
  * event too large to relay. */
 int ex_sse_feed(struct sse_parser *parser, const char *p, size_t n);
 
+/* A mode's endpoint table: sub is the row's path, or with prefix the path
+ * followed by at least one more byte ("/models/" + an id). */
+bool ex_path_is(const char *sub, const char *path, bool prefix);
+
+/* The request's method is method (NULL: any); else 405 with Allow, and
+ * false. */
+bool ex_method_ok(struct exchange *ex, const char *method);
+
 /* Model ids go into upstream URLs: 1-256 letters, digits and "-._:", not
  * "." or "..". */
 bool ex_model_id_ok(const char *id);

@@ -73,18 +73,10 @@ static bool find_endpoint(struct exchange *ex)
 
 	for (int i = 0; i < OA__MAX; i++) {
 		const struct oa_def *d = &endpoints[i];
-		bool match = d->prefix ? strncmp(sub, d->path, strlen(d->path)) == 0 &&
-						 sub[strlen(d->path)] != '\0'
-				       : strcmp(sub, d->path) == 0;
-		if (!match)
+		if (!ex_path_is(sub, d->path, d->prefix))
 			continue;
 		oa->ep = (enum oa_endpoint)i;
-		if (d->method && strcmp(ex->req.method, d->method) != 0) {
-			reply_header(&ex->reply, "Allow", d->method);
-			return ex_refuse(ex, 405, "invalid_request_error", "method_not_allowed",
-					 "Method not allowed on this endpoint", "bad_method");
-		}
-		return true;
+		return ex_method_ok(ex, d->method);
 	}
 	return ex_refuse(ex, 404, "invalid_request_error", "unknown_url",
 			 "Unknown endpoint; this route serves /chat/completions, /completions, "
