@@ -189,46 +189,68 @@ static void sweep(struct gw_store *s, const char *sub, bool claim)
 		close(lock);
 }
 
-/* Creates path exclusively with its mtime at the expiry. */
-static int create_claim(const char *path, int64_t expires_ms)
+/* Creates path exclusively, already carrying its expiry as mtime: the file
+ * is made under a temporary name, dated, then linked into place, so no
+ * other caller ever sees a fresh claim with a past mtime and takes it for
+ * an expired one. 0, or -1 with errno (EEXIST: someone has the claim). */
+static int create_claim(struct gw_store *s, const char *path, int64_t expires_ms)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	char tmp[4500];
 	struct timespec ts[2];
+	int fd, rc, saved;
 
+	snprintf(tmp, sizeof(tmp), "%s/claims/.tmp.%ld.%lu", FS(s)->dir, (long)getpid(),
+		 ++FS(s)->minted);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -1;
 	ts[0].tv_sec = ts[1].tv_sec = (time_t)(expires_ms / 1000);
 	ts[0].tv_nsec = ts[1].tv_nsec = (long)(expires_ms % 1000) * 1000000L;
-	futimens(fd, ts);
+	rc = futimens(fd, ts);
 	close(fd);
-	return 0;
+	if (rc == 0)
+		rc = link(tmp, path);
+	saved = errno;
+	unlink(tmp);
+	errno = saved;
+	return rc;
+}
+
+/* Under the claims' lock: replaces path when it has expired. Only a lock
+ * holder removes a claim, so the file seen expired here is still the one
+ * removed; a caller without the lock can only fail to link over it. */
+static int replace_expired_claim(struct gw_store *s, const char *path, int64_t now,
+				 int64_t expires, bool *first)
+{
+	struct stat sb;
+	int lock = lock_sub(s, "claims", F_WRLCK);
+
+	if (lock < 0)
+		return io_fail(s, GW_ELOCK, "cannot lock the claims");
+	if (lstat(path, &sb) == 0 &&
+	    (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000 < now)
+		unlink(path);
+	*first = create_claim(s, path, expires) == 0;
+	close(lock);
+	return GW_OK;
 }
 
 static int f_claim(struct gw_store *s, const char *key, int64_t ttl_ms, bool *first)
 {
 	char path[4400];
 	int64_t now = wall_ms(), expires = now + store_ttl(ttl_ms);
-	int lock;
+	int rc = GW_OK;
 
 	*first = false;
 	sub_path(s, "claims", key, "", path, sizeof(path));
-	if (create_claim(path, expires) == 0) {
+	if (create_claim(s, path, expires) == 0)
 		*first = true;
-	} else if (errno != EEXIST) {
+	else if (errno != EEXIST)
 		return io_fail(s, GW_EIO, "cannot create a claim");
-	} else if (expiry_of(path, true) < now) {
-		/* expired: replace it under the lock, so only one caller does */
-		lock = lock_sub(s, "claims", F_WRLCK);
-		if (lock < 0)
-			return io_fail(s, GW_ELOCK, "cannot lock the claims");
-		if (expiry_of(path, true) < now) {
-			unlink(path);
-			*first = create_claim(path, expires) == 0;
-		}
-		close(lock);
-	}
+	else if (expiry_of(path, true) < now)
+		rc = replace_expired_claim(s, path, now, expires, first);
 	sweep(s, "claims", true);
-	return GW_OK;
+	return rc;
 }
 
 static int f_put(struct gw_store *s, const char *key, const char *value, int64_t ttl_ms)

@@ -378,6 +378,39 @@ static void case_claim_once(void)
 	store_close(s);
 }
 
+/* Four processes claim the same 200 keys at once: each key has exactly
+ * one first, however the creations and checks interleave. */
+static void case_claim_race(void)
+{
+	struct gw_store *s = open_store();
+	pid_t kids[4];
+	int firsts = 0;
+
+	store_close(s);
+	for (int k = 0; k < 4; k++) {
+		kids[k] = fork();
+		if (kids[k] == 0) {
+			struct gw_store *mine = open_again();
+			int n = 0;
+			for (int i = 0; i < 200; i++) {
+				char key[32];
+				bool first = false;
+				snprintf(key, sizeof(key), "race:%d", i);
+				if (store_claim(mine, key, 60000, &first) == GW_OK && first)
+					n++;
+			}
+			store_close(mine);
+			_exit(n > 200 ? 255 : n);
+		}
+	}
+	for (int k = 0; k < 4; k++) {
+		int st;
+		waitpid(kids[k], &st, 0);
+		firsts += WIFEXITED(st) ? WEXITSTATUS(st) : 1000;
+	}
+	TU_INT(firsts, 200);
+}
+
 static void case_put_get(void)
 {
 	struct gw_store *s = open_store(), *s2 = open_again();
@@ -568,6 +601,7 @@ static void case_deleted_totals(void)
 	X(case_record_rows, "usage totals: record and rows")                        \
 	X(case_reset, "reset clears one consumer's windows")                        \
 	X(case_claim_once, "a claim is first once, hostile keys, expiry")           \
+	X(case_claim_race, "four processes claiming the same keys: one first each") \
 	X(case_put_get, "put and get: overwrite, hostile keys, sizes, expiry")      \
 	X(case_slots, "slots: up to the limit, release frees")                      \
 	X(case_slot_killed_holder, "a killed holder's slot is free again")
