@@ -7,9 +7,12 @@
 #include "serve.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <fastcgi.h>
 #include <fcgiapp.h>
 #include <poll.h>
+#include <stdint.h>
+#include <sys/timerfd.h>
 #include <pthread.h>
 #include <time.h>
 #include <signal.h>
@@ -40,6 +43,7 @@ struct worker {
 	atomic_bool done;
 	pthread_cond_t turn; /* signalled when this worker becomes the acceptor */
 	bool promoted;
+	bool via_timer; /* became the acceptor when the deck's timer ran out */
 	struct pool *pool;
 	struct gw_proc proc;
 	FCGX_Request rq;
@@ -118,60 +122,130 @@ static void prefer_fast_close(FCGX_Request *rq)
 		FCGX_Detach(rq);
 }
 
-/* Idle workers: up to ACCEPTORS of them wait in accept() (the kernel wakes
- * one per connection); the others wait on a stack, most recently idle on
- * top. A worker coming back from a request takes a free acceptor's place
- * itself, and only when the last acceptor takes a connection is the top of
- * the stack woken to accept. So a connection is taken at once, a quiet
- * gateway wakes no thread but the one that serves, and the workers in use
- * stay few and warm (their curl handles keep their upstream connections). */
-#define ACCEPTORS 2
+/* Idle workers take turns so that a busy process wakes as few threads as
+ * it can. One worker waits in accept() (the acceptor); one waits on a timer
+ * (the deck); the others wait on a stack, most recently idle on top. When
+ * the acceptor takes a connection, the timer starts: a worker that ends its
+ * request within DECK_DELAY_MS accepts again itself, so a connection coming
+ * meanwhile waits in the kernel's queue (or goes to another process) for a
+ * warm thread instead of waking a cold one, as one thread per process would.
+ * When the timer runs out first (a stream, a slow upstream), the deck becomes
+ * the acceptor and the top of the stack the deck; while connections are
+ * queued, each acceptor that came off the timer passes the turn on at once,
+ * so a burst of streams is taken up without waiting DECK_DELAY_MS each. */
+#define DECK_DELAY_MS 1
 
 struct pool {
 	pthread_mutex_t mu;
-	int acceptors;        /* workers in (or on their way to) accept() */
+	bool acceptor;        /* a worker is in (or on its way to) accept() */
+	struct worker *deck;  /* the worker waiting on the timer */
+	bool deck_called;     /* the top of the stack was woken to be it */
 	struct worker **idle; /* the stack */
 	int n_idle;
+	int timer;             /* timerfd: runs while nobody accepts */
 	atomic_bool *stopping; /* the process's: SIGTERM */
 };
 
-/* Waits until w may accept: at once when an acceptor's place is free, else
- * on the stack until promoted. Returns false when stopping. */
+/* Starts the timer to run out after ns nanoseconds (0 stops it). */
+static void set_timer(struct pool *p, long ns)
+{
+	struct itimerspec its = { .it_value = { ns / 1000000000L, ns % 1000000000L } };
+	timerfd_settime(p->timer, 0, &its, NULL);
+}
+
+/* True when the listening socket has a connection queued. */
+static bool connection_queued(void)
+{
+	struct pollfd pfd = { .fd = FCGI_LISTENSOCK_FILENO, .events = POLLIN };
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
+}
+
+/* The deck's wait, unlocked: until the timer runs out or a signal (SIGUSR2
+ * when stopping) interrupts. True when the timer ran out. */
+static bool deck_wait(struct pool *p, struct worker *w)
+{
+	struct pollfd pfd = { .fd = p->timer, .events = POLLIN };
+	uint64_t expired = 0;
+
+	atomic_store(&w->idle, true);
+	if (!atomic_load(p->stopping) && poll(&pfd, 1, -1) == 1 &&
+	    read(p->timer, &expired, sizeof(expired)) != (ssize_t)sizeof(expired))
+		expired = 0;
+	atomic_store(&w->idle, false);
+	return expired > 0;
+}
+
+/* Wakes the top of the stack to become the deck (the caller holds mu). */
+static void call_deck(struct pool *p)
+{
+	if (!p->deck && !p->deck_called && p->n_idle > 0) {
+		struct worker *next = p->idle[--p->n_idle];
+		next->promoted = true;
+		p->deck_called = true;
+		pthread_cond_signal(&next->turn);
+	}
+}
+
+/* Waits until w may accept: at once when nobody accepts, else as the deck
+ * or on the stack. Returns false when stopping. */
 static bool wait_turn(struct pool *p, struct worker *w)
 {
-	bool go;
+	bool woken = false;
 
 	pthread_mutex_lock(&p->mu);
-	if (p->acceptors < ACCEPTORS || atomic_load(p->stopping)) {
-		p->acceptors++;
-	} else {
+	while (!atomic_load(p->stopping)) {
+		if (!p->acceptor) {
+			/* a worker woken to be the deck found nobody accepting:
+			 * the acceptor was slow, as when the timer runs out */
+			p->acceptor = true;
+			w->via_timer = woken;
+			set_timer(p, 0);
+			call_deck(p);
+			pthread_mutex_unlock(&p->mu);
+			return true;
+		}
+		if (!p->deck) {
+			bool ran_out;
+			p->deck = w;
+			pthread_mutex_unlock(&p->mu);
+			ran_out = deck_wait(p, w);
+			pthread_mutex_lock(&p->mu);
+			p->deck = NULL;
+			if (ran_out && !p->acceptor && !atomic_load(p->stopping)) {
+				p->acceptor = true;
+				w->via_timer = true;
+				call_deck(p);
+				pthread_mutex_unlock(&p->mu);
+				return true;
+			}
+			continue; /* the acceptor is back (or stopping): again */
+		}
 		w->promoted = false;
 		p->idle[p->n_idle++] = w;
 		while (!w->promoted && !atomic_load(p->stopping))
 			pthread_cond_wait(&w->turn, &p->mu);
-		if (!w->promoted) { /* stopping: off the stack */
+		woken = w->promoted;
+		if (woken)
+			p->deck_called = false;
+		if (!w->promoted) /* stopping: off the stack */
 			for (int i = 0; i < p->n_idle; i++)
 				if (p->idle[i] == w)
 					p->idle[i] = p->idle[--p->n_idle];
-			p->acceptors++;
-		}
 	}
-	go = !atomic_load(p->stopping);
 	pthread_mutex_unlock(&p->mu);
-	return go;
+	return false;
 }
 
-/* An acceptor got a connection (or gave up): when it was the last one, the
- * top of the stack accepts next. */
-static void pass_turn(struct pool *p)
+/* The acceptor got a connection (or gave up): the deck's timer starts, and
+ * runs out at once when w came off the timer and more connections wait. */
+static void pass_turn(struct pool *p, struct worker *w)
 {
+	bool burst = w->via_timer && connection_queued();
+
 	pthread_mutex_lock(&p->mu);
-	if (--p->acceptors == 0 && p->n_idle > 0) {
-		struct worker *next = p->idle[--p->n_idle];
-		next->promoted = true;
-		p->acceptors++;
-		pthread_cond_signal(&next->turn);
-	}
+	p->acceptor = false;
+	set_timer(p, burst ? 1 : DECK_DELAY_MS * 1000000L);
+	call_deck(p); /* someone must be there when it runs out */
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -183,14 +257,12 @@ static int accept_request(struct pool *p, struct worker *w)
 
 	if (w->rq.ipcFd >= 0) /* a kept-alive connection: read its next request */
 		return atomic_load(p->stopping) ? -1 : FCGX_Accept_r(&w->rq);
-	if (!wait_turn(p, w)) {
-		pass_turn(p);
+	if (!wait_turn(p, w))
 		return -1;
-	}
 	atomic_store(&w->idle, true);
 	rc = atomic_load(p->stopping) ? -1 : FCGX_Accept_r(&w->rq);
 	atomic_store(&w->idle, false);
-	pass_turn(p);
+	pass_turn(p, w);
 	return rc; /* a request accepted while stopping is still served */
 }
 
@@ -296,6 +368,7 @@ static bool stop_workers(struct pool *p, struct worker *w, int n)
 		pthread_mutex_lock(&p->mu);
 		for (int i = 0; i < p->n_idle; i++)
 			pthread_cond_signal(&p->idle[i]->turn);
+		set_timer(p, 1); /* the deck */
 		pthread_mutex_unlock(&p->mu);
 		for (int i = 0; i < n; i++) {
 			if (!w[i].started || atomic_load(&w[i].done))
@@ -323,11 +396,12 @@ static bool stop_workers(struct pool *p, struct worker *w, int n)
 /* Starts the workers with the process's signals blocked in every thread
  * (the main thread takes them synchronously), runs until SIGTERM, then
  * stops them. Returns true when every worker ended. */
-static bool run_workers(struct gw_shared *sh, struct worker *w, int n)
+static bool run_workers(struct gw_shared *sh, struct worker *w, int n, int timer)
 {
 	sigset_t handled;
 	pthread_attr_t attr;
 	struct pool pool = { .idle = gw_calloc((size_t)n, sizeof(struct worker *)),
+			     .timer = timer,
 			     .stopping = &sh->stopping };
 	int started = 0;
 	bool all;
@@ -360,7 +434,7 @@ int main(void)
 {
 	static struct gw_shared shared;
 	struct worker *workers;
-	int n;
+	int n, timer;
 
 	install_signals();
 	if (FCGX_Init() != 0) {
@@ -379,8 +453,13 @@ int main(void)
 		return rc;
 	}
 	n = thread_count(&shared);
+	timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (timer < 0) {
+		gw_log("cannot create a timer: %s", strerror(errno));
+		return 1;
+	}
 	workers = gw_calloc((size_t)n, sizeof(*workers));
-	if (!run_workers(&shared, workers, n)) {
+	if (!run_workers(&shared, workers, n, timer)) {
 		gw_log("stopping with requests still in flight after %d s", STOP_GRACE_S);
 		fflush(NULL);
 		_exit(0);
@@ -390,6 +469,7 @@ int main(void)
 		proc_free(&workers[i].proc);
 	}
 	free(workers);
+	close(timer);
 	shared_free(&shared);
 	return 0;
 }
