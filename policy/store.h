@@ -15,7 +15,9 @@
 
 struct gw_store;
 
-/* A held in-flight slot; owned by the request that took it. */
+/* A held in-flight slot; owned by the request that took it, and kept where
+ * it was taken until released (the Redis store keeps its address, to move
+ * it over to a new connection after a reconnect). */
 struct store_slot {
 	bool held;
 	int fd;          /* file store: the locked slot file; -1 otherwise */

@@ -130,6 +130,10 @@ static const char slot_lua[] =
 	"redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
 	"return 1\n";
 
+/* Slots one handle holds at once (a request takes at most two); a slot
+ * beyond them is still held, but not renamed after a reconnect. */
+#define REDIS_HELD_MAX 4
+
 struct redis_store {
 	redisContext *ctx; /* NULL while disconnected */
 	char *host;
@@ -139,6 +143,7 @@ struct redis_store {
 	char sha_admit[41], sha_settle[41], sha_stats[41], sha_slot[41];
 	long long client_id; /* CLIENT ID of ctx: names the slots it holds */
 	unsigned long minted; /* slot members made */
+	struct store_slot *held[REDIS_HELD_MAX]; /* slots taken, not yet released */
 	int64_t retry_at_ms;  /* after a failure, fail fast until then */
 };
 
@@ -194,6 +199,55 @@ static bool command_int(struct redis_store *r, const char *cmd, long long *out)
 	return ok;
 }
 
+static char *prefixed(const char *prefix, const char *key, size_t *len);
+
+/* "<client id>:<pid>.<n>": a slot member, alive while that connection is. */
+static void mint_slot_id(struct redis_store *r, struct store_slot *slot)
+{
+	snprintf(slot->id, sizeof(slot->id), "%lld:%ld.%lu", r->client_id, (long)getpid(),
+		 ++r->minted);
+}
+
+/* Moves each slot still held over to the new connection's name: a member
+ * naming the closed connection would be reaped by the next caller to find
+ * the set full, while its request is still in flight. */
+static int rename_held_slots(struct gw_store *s)
+{
+	static const char lua[] = "redis.call('ZREM', KEYS[1], ARGV[1])\n"
+				  "redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])\n"
+				  "redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
+				  "return 1\n";
+	struct redis_store *r = RS(s);
+
+	for (size_t i = 0; i < REDIS_HELD_MAX; i++) {
+		struct store_slot *slot = r->held[i];
+		char old[sizeof(slot->id)], now[32];
+		size_t klen;
+		char *key;
+		redisReply *rep;
+
+		if (!slot)
+			continue;
+		memcpy(old, slot->id, sizeof(old));
+		mint_slot_id(r, slot);
+		snprintf(now, sizeof(now), "%lld", (long long)wall_ms());
+		key = prefixed("aigw:slot:", slot->scope, &klen);
+		const char *argv[8] = { "EVAL", lua, "1", key, old, slot->id, now, "86400000" };
+		size_t lens[8] = { 4, sizeof(lua) - 1, 1, klen, strlen(old), strlen(slot->id),
+				   strlen(now), 8 };
+		rep = redisCommandArgv(r->ctx, 8, argv, lens);
+		free(key);
+		if (!rep || rep->type != REDIS_REPLY_INTEGER) {
+			if (rep)
+				freeReplyObject(rep);
+			memcpy(slot->id, old, sizeof(old));
+			return fail(s, "cannot rename a held slot");
+		}
+		freeReplyObject(rep);
+	}
+	return GW_OK;
+}
+
 static int connect_store(struct gw_store *s)
 {
 	struct redis_store *r = RS(s);
@@ -221,7 +275,7 @@ static int connect_store(struct gw_store *s)
 		return fail(s, "cannot load scripts");
 	if (!command_int(r, "CLIENT ID", &r->client_id))
 		return fail(s, "CLIENT ID failed");
-	return GW_OK;
+	return rename_held_slots(s);
 }
 
 /* True when the server closed a connection that had been idle (a restart,
@@ -836,6 +890,22 @@ out:
 	return rc;
 }
 
+/* Notes a slot taken (held) or released; the caller keeps it in place
+ * until it is released (store.h). */
+static void track_slot(struct redis_store *r, struct store_slot *slot, bool held)
+{
+	for (size_t i = 0; i < REDIS_HELD_MAX; i++) {
+		if (held && !r->held[i]) {
+			r->held[i] = slot;
+			return;
+		}
+		if (!held && r->held[i] == slot) {
+			r->held[i] = NULL;
+			return;
+		}
+	}
+}
+
 static int r_slot_take(struct gw_store *s, const char *scope, long long limit,
 		       struct store_slot *slot, bool *admitted)
 {
@@ -850,14 +920,20 @@ static int r_slot_take(struct gw_store *s, const char *scope, long long limit,
 	limit = limit_clamp(limit, 0, STORE_SLOTS_MAX);
 	rc = connect_store(s);
 	if (rc == GW_OK && limit > 0) {
-		snprintf(slot->id, sizeof(slot->id), "%lld:%ld.%lu", RS(s)->client_id,
-			 (long)getpid(), ++RS(s)->minted);
+		mint_slot_id(RS(s), slot);
 		rc = slot_script(s, key, klen, limit, slot, admitted);
 		if (rc == GW_OK && !*admitted && (rc = reap_slots(s, key, klen)) == GW_OK)
 			rc = slot_script(s, key, klen, limit, slot, admitted);
 	}
 	free(key);
 	slot->held = *admitted;
+	if (slot->held) {
+		track_slot(RS(s), slot, true);
+		/* the script ran again on a new connection: name it after that
+		 * (if this fails, the next connection renames it) */
+		if (atoll(slot->id) != RS(s)->client_id && RS(s)->ctx)
+			(void)rename_held_slots(s);
+	}
 	return rc;
 }
 
@@ -869,6 +945,7 @@ static void r_slot_release(struct gw_store *s, struct store_slot *slot)
 	if (!slot->held)
 		return;
 	slot->held = false;
+	track_slot(RS(s), slot, false);
 	key = prefixed("aigw:slot:", slot->scope, &klen);
 	const char *argv[3] = { "ZREM", key, slot->id };
 	size_t lens[3] = { 4, klen, strlen(slot->id) };

@@ -520,6 +520,44 @@ static void case_slot_killed_holder(void)
 	store_close(s);
 }
 
+/* Redis: the server drops the holder's connection mid-request (a restart
+ * of a proxy, a client timeout); the handle reconnects, and its slot must
+ * still count, not be reaped as a dead holder's by the next caller. */
+static void case_slot_held_across_reconnect(void)
+{
+	struct gw_store *s, *s2;
+	struct store_slot mine, theirs;
+	redisContext *admin;
+	redisReply *rep;
+	long long held = -1;
+	bool ok = false;
+
+	if (!redis_mode)
+		return; /* the file store holds no connection */
+	s = open_store();
+	s2 = open_again();
+	TU_INT(store_slot_take(s, "c@moved", 1, &mine, &ok), GW_OK);
+	CU_ASSERT_FATAL(ok);
+	admin = redis_connect();
+	CU_ASSERT_FATAL(admin != NULL);
+	rep = redisCommand(admin, "CLIENT KILL TYPE normal SKIPME yes");
+	CU_ASSERT(rep && rep->type == REDIS_REPLY_INTEGER && rep->integer >= 1);
+	if (rep)
+		freeReplyObject(rep);
+	redisFree(admin);
+	/* the next command reconnects */
+	TU_INT(store_slot_count(s, "c@moved", &held), GW_OK);
+	TU_INT(held, 1);
+	TU_INT(store_slot_take(s2, "c@moved", 1, &theirs, &ok), GW_OK);
+	CU_ASSERT(!ok);
+	store_slot_release(s, &mine);
+	TU_INT(store_slot_take(s2, "c@moved", 1, &theirs, &ok), GW_OK);
+	CU_ASSERT(ok);
+	store_slot_release(s2, &theirs);
+	store_close(s2);
+	store_close(s);
+}
+
 /* ---- file store only: its table files damaged or removed under it ---- */
 
 static int64_t total_requests(struct gw_store *s)
@@ -604,7 +642,8 @@ static void case_deleted_totals(void)
 	X(case_claim_race, "four processes claiming the same keys: one first each") \
 	X(case_put_get, "put and get: overwrite, hostile keys, sizes, expiry")      \
 	X(case_slots, "slots: up to the limit, release frees")                      \
-	X(case_slot_killed_holder, "a killed holder's slot is free again")
+	X(case_slot_killed_holder, "a killed holder's slot is free again")         \
+	X(case_slot_held_across_reconnect, "a slot stays held across a reconnect")
 
 /* ---- the two suites ---- */
 
