@@ -41,7 +41,7 @@ struct worker {
 	bool started;
 	atomic_bool idle; /* in accept: may be woken by SIGUSR2 when stopping */
 	atomic_bool done;
-	pthread_cond_t turn; /* signalled when this worker becomes the acceptor */
+	pthread_cond_t turn; /* signalled when this worker is called to be the deck */
 	bool promoted;
 	bool via_timer; /* became the acceptor when the deck's timer ran out */
 	struct pool *pool;
