@@ -189,6 +189,14 @@ static void sweep(struct gw_store *s, const char *sub, bool claim)
 		close(lock);
 }
 
+/* A temporary name in SUB, unique to this handle and process (dot names
+ * are skipped by the sweep), for a file renamed or linked into place. */
+static void temp_path(struct gw_store *s, const char *sub, char *out, size_t size)
+{
+	snprintf(out, size, "%s/%s/.tmp.%ld.%lu", FS(s)->dir, sub, (long)getpid(),
+		 ++FS(s)->minted);
+}
+
 /* Creates path exclusively, already carrying its expiry as mtime: the file
  * is made under a temporary name, dated, then linked into place, so no
  * other caller ever sees a fresh claim with a past mtime and takes it for
@@ -199,8 +207,7 @@ static int create_claim(struct gw_store *s, const char *path, int64_t expires_ms
 	struct timespec ts[2];
 	int fd, rc, saved;
 
-	snprintf(tmp, sizeof(tmp), "%s/claims/.tmp.%ld.%lu", FS(s)->dir, (long)getpid(),
-		 ++FS(s)->minted);
+	temp_path(s, "claims", tmp, sizeof(tmp));
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -1;
@@ -222,13 +229,13 @@ static int create_claim(struct gw_store *s, const char *path, int64_t expires_ms
 static int replace_expired_claim(struct gw_store *s, const char *path, int64_t now,
 				 int64_t expires, bool *first)
 {
-	struct stat sb;
 	int lock = lock_sub(s, "claims", F_WRLCK);
+	int64_t expiry;
 
 	if (lock < 0)
 		return io_fail(s, GW_ELOCK, "cannot lock the claims");
-	if (lstat(path, &sb) == 0 &&
-	    (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000 < now)
+	expiry = expiry_of(path, true);
+	if (expiry >= 0 && expiry < now) /* -1: gone, nothing to remove */
 		unlink(path);
 	*first = create_claim(s, path, expires) == 0;
 	close(lock);
@@ -263,8 +270,7 @@ static int f_put(struct gw_store *s, const char *key, const char *value, int64_t
 	if (len > STORE_VALUE_MAX)
 		return store_fail(s, GW_ETOOBIG, "a value of %zu bytes is too long", len);
 	sub_path(s, "kv", key, "", path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s/kv/.tmp.%ld.%lu", FS(s)->dir, (long)getpid(),
-		 ++FS(s)->minted);
+	temp_path(s, "kv", tmp, sizeof(tmp));
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	f = fd < 0 ? NULL : fdopen(fd, "w");
 	if (!f) {
